@@ -1,0 +1,299 @@
+/**
+ * Failure mapping of the Dapr publisher against a small fake sidecar: answers that a real daprd
+ * gives only in rare states (500 with a healthy broker, 403 from a topic ACL, a hang) are
+ * produced on demand here. The behaviour against a real daprd is in dapr-publisher.test.ts.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { once } from "node:events";
+import type { AddressInfo, Socket } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createDaprPublisher, type DaprPublisherOptions } from "../src/publish/dapr-publisher.ts";
+import { PublishError, type Publisher } from "../src/publish/publisher.ts";
+import { messageCloudEvent, type CloudEvent } from "../src/publish/cloud-event.ts";
+import { createMetrics, type Metrics } from "../src/metrics.ts";
+import { createLogger } from "../src/logger.ts";
+
+interface Received {
+  topic: string;
+  contentType: string | undefined;
+  body: string;
+}
+
+/**
+ * The fake decides by topic: "ok*" answers 204, "status-NNN" answers NNN with a Dapr-style error
+ * body, "hang" never answers, "reset" destroys the socket, "flaky" answers 204 to the first
+ * `failAfter` requests and 500 after. Health answers `healthStatus`, or never when it is 0.
+ */
+function createFakeSidecar() {
+  const received: Received[] = [];
+  const rawPaths: string[] = [];
+  const sockets = new Set<Socket>();
+  let healthStatus = 204;
+  let healthRequests = 0;
+  let flakyBudget = 0;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const url = req.url ?? "";
+      if (url === "/v1.0/healthz/outbound") {
+        healthRequests++;
+        if (healthStatus !== 0) res.writeHead(healthStatus).end();
+        return;
+      }
+      rawPaths.push(url);
+      const match = /^\/v1\.0\/publish\/([^/]+)\/(.+)$/.exec(url);
+      if (!match) return void res.writeHead(404).end();
+      // daprd percent-decodes the topic; so does the fake, to compare with what was published.
+      const topic = decodeURIComponent(match[2]!);
+      received.push({ topic, contentType: req.headers["content-type"], body: Buffer.concat(chunks).toString() });
+      if (topic.startsWith("ok")) return void res.writeHead(204).end();
+      if (topic === "flaky") return void res.writeHead(flakyBudget-- > 0 ? 204 : 500).end();
+      if (topic === "hang") return;
+      if (topic === "reset") return void req.socket.destroy();
+      const status = /^status-(\d{3})$/.exec(topic);
+      if (status) {
+        const body = JSON.stringify({ errorCode: `ERR_FAKE_${status[1]}`, message: `fake answer ${status[1]}` });
+        return void res.writeHead(Number(status[1]), { "content-type": "application/json" }).end(body);
+      }
+      res.writeHead(400).end();
+    });
+  });
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  return {
+    received,
+    rawPaths,
+    server,
+    setHealth: (status: number) => void (healthStatus = status),
+    failAfter: (requests: number) => void (flakyBudget = requests),
+    healthRequests: () => healthRequests,
+    async listen(): Promise<number> {
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      return (server.address() as AddressInfo).port;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function event(n: number): CloudEvent {
+  return messageCloudEvent({
+    connectionId: "c-1",
+    url: "wss://example.test/feed",
+    instanceId: "i-1",
+    data: JSON.stringify({ n }),
+    contentType: "application/json",
+    bytes: 8,
+    receivedAtMs: Date.now(),
+    topic: "t",
+    sequence: n,
+  });
+}
+
+async function publishError(promise: Promise<unknown>): Promise<PublishError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(PublishError);
+  return err as PublishError;
+}
+
+describe("dapr publisher against a fake sidecar", () => {
+  const fake = createFakeSidecar();
+  let port = 0;
+  const open: Publisher[] = [];
+  let metrics: Metrics;
+
+  const publisher = (overrides: Partial<DaprPublisherOptions> = {}) => {
+    metrics = createMetrics();
+    // Timings shortened for the test: a 300 ms request timeout keeps the hang cases quick.
+    const p = createDaprPublisher({ daprHttpPort: port, requestTimeoutMs: 300, probeIntervalMs: 50, metrics, ...overrides });
+    open.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    port = await fake.listen();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((p) => p.close()));
+    fake.received.length = 0;
+    fake.rawPaths.length = 0;
+    fake.setHealth(204);
+  });
+  afterAll(() => fake.close());
+
+  it("posts each event as structured CloudEvents JSON, in order, one request each", async () => {
+    const p = publisher();
+    const events = Array.from({ length: 20 }, (_, i) => event(i + 1));
+    await p.publish("ok.topic:a/b", events);
+    expect(fake.received.map((r) => r.topic)).toEqual(events.map(() => "ok.topic:a/b"));
+    expect(fake.rawPaths[0]).toBe("/v1.0/publish/pubsub/ok.topic%3Aa/b");
+    expect(fake.received.every((r) => r.contentType === "application/cloudevents+json")).toBe(true);
+    expect(fake.received.map((r) => JSON.parse(r.body) as CloudEvent)).toEqual(events);
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="ok"} 20');
+    expect(metrics.render()).toContain('wsm_dapr_publish_duration_seconds_count{outcome="ok"} 20');
+  });
+
+  it.each([
+    [500, true],
+    [503, true],
+    [429, true],
+    [408, true],
+    [400, false],
+    [403, false],
+    [404, false],
+  ])("maps HTTP %i to retryable=%s", async (status, retryable) => {
+    const p = publisher();
+    const err = await publishError(p.publish(`status-${status}`, [event(1)]));
+    expect(err.retryable).toBe(retryable);
+    expect(err.reason).toBe(`http_${status}`);
+    expect(err.deliveredCount).toBe(0);
+    expect(err.message).toContain(`ERR_FAKE_${status}`);
+    expect(metrics.render()).toContain(`wsm_dapr_publish_requests_total{result="http_${status}"} 1`);
+  });
+
+  it("stops at the first failure, sends nothing after it and reports the delivered prefix", async () => {
+    const p = publisher();
+    fake.failAfter(2);
+    const err = await publishError(p.publish("flaky", [event(1), event(2), event(3), event(4)]));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 2]);
+    expect(fake.received.map((r) => (JSON.parse(r.body) as CloudEvent).sequence)).toEqual([1, 2, 3]);
+  });
+
+  it("times out a hanging sidecar within the request timeout, retryable", async () => {
+    const p = publisher({ requestTimeoutMs: 200 });
+    const started = performance.now();
+    const err = await publishError(p.publish("hang", [event(1)]));
+    const elapsedMs = performance.now() - started;
+    expect(err.reason).toBe("timeout");
+    expect(err.retryable).toBe(true);
+    expect(elapsedMs).toBeGreaterThanOrEqual(190);
+    expect(elapsedMs).toBeLessThan(2000);
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="timeout"} 1');
+    expect(metrics.render()).toContain('wsm_dapr_publish_duration_seconds_count{outcome="error"} 1');
+  });
+
+  it("maps a connection dropped mid-request to connection_lost, retryable", async () => {
+    const p = publisher();
+    const err = await publishError(p.publish("reset", [event(1)]));
+    expect(err.reason).toBe("connection_lost");
+    expect(err.retryable).toBe(true);
+  });
+
+  it("maps a refused connection to unreachable, retryable, and not ready", async () => {
+    const closed = createFakeSidecar();
+    const deadPort = await closed.listen();
+    await closed.close();
+    const p = publisher({ daprHttpPort: deadPort });
+    const err = await publishError(p.publish("ok", [event(1)]));
+    expect(err.reason).toBe("unreachable");
+    expect(err.retryable).toBe(true);
+    expect(p.isReady()).toBe(false);
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="unreachable"} 1');
+  });
+
+  it("honours the caller's signal: its PublishError or deadline decides the outcome", async () => {
+    const p = publisher({ requestTimeoutMs: 5000 });
+    const shutdown = new AbortController();
+    const pending = p.publish("hang", [event(1)], shutdown.signal);
+    await expect.poll(() => fake.received.length).toBe(1);
+    shutdown.abort(new PublishError("service is shutting down", { retryable: false, reason: "shutdown" }));
+    const err = await publishError(pending);
+    expect([err.reason, err.retryable]).toEqual(["shutdown", false]);
+
+    // Shortened caller deadline for the test (the pipeline's per-batch timeout in production).
+    const deadline = await publishError(p.publish("hang", [event(1)], AbortSignal.timeout(100)));
+    expect([deadline.reason, deadline.retryable]).toEqual(["timeout", true]);
+
+    const already = await publishError(p.publish("ok", [event(1)], AbortSignal.abort()));
+    expect([already.reason, already.retryable, already.deliveredCount]).toEqual(["aborted", false, 0]);
+  });
+
+  it("refuses topics that daprd's path normalisation would rename, without a request", async () => {
+    const p = publisher();
+    for (const topic of ["", "/lead", "trail/", "a//b", "a/./b", "../up", "."]) {
+      const err = await publishError(p.publish(topic, [event(1)]));
+      expect([err.reason, err.retryable]).toEqual(["invalid_topic", false]);
+    }
+    expect(fake.received).toEqual([]);
+  });
+
+  it("probes readiness in the background without blocking creation, logging each change once", async () => {
+    const lines: Array<{ level: string; msg: string }> = [];
+    const logger = createLogger({ level: "debug", write: (line) => void lines.push(JSON.parse(line) as { level: string; msg: string }) });
+    fake.setHealth(503);
+    const p = publisher({ logger });
+    // The first probe has started but cannot have finished: creation does not wait for it.
+    expect(p.isReady()).toBe(false);
+    await expect.poll(() => lines.length).toBe(1);
+    fake.setHealth(204);
+    await expect.poll(() => p.isReady()).toBe(true);
+    expect(metrics.render()).toContain('wsm_dapr_sidecar_ready{pubsub="pubsub"} 1');
+    fake.setHealth(500);
+    await expect.poll(() => p.isReady()).toBe(false);
+    fake.setHealth(204);
+    await expect.poll(() => p.isReady()).toBe(true);
+    await p.close();
+    expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual([
+      "warn dapr sidecar is not ready",
+      "info dapr sidecar is ready",
+      "warn dapr sidecar is not ready",
+      "info dapr sidecar is ready",
+    ]);
+  });
+
+  it("counts a hanging probe as not ready and closes promptly while one is in flight", async () => {
+    fake.setHealth(0);
+    const p = publisher({ requestTimeoutMs: 2000 });
+    await expect.poll(() => fake.healthRequests()).toBeGreaterThan(0);
+    const started = performance.now();
+    await p.close();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(p.isReady()).toBe(false);
+  });
+
+  it("close is idempotent, ends probing and rejects later publishes", async () => {
+    const own = createFakeSidecar();
+    const p = publisher({ daprHttpPort: await own.listen() });
+    await expect.poll(() => p.isReady()).toBe(true);
+    await Promise.all([p.close(), p.close()]);
+    await p.close();
+    expect(p.isReady()).toBe(false);
+    const err = await publishError(p.publish("ok", [event(1)]));
+    expect([err.reason, err.retryable]).toEqual(["closed", false]);
+    // Another publisher probing every 50 ms is the clock: after it has probed several times,
+    // the closed one would have probed too if its timer were still running.
+    const probesAtClose = own.healthRequests();
+    const witness = publisher();
+    const witnessStart = fake.healthRequests();
+    await expect.poll(() => fake.healthRequests()).toBeGreaterThan(witnessStart + 4);
+    expect(own.healthRequests()).toBe(probesAtClose);
+    await own.close();
+    await witness.close();
+  });
+
+  it("closing during a batch lets the request in flight finish and stops the rest", async () => {
+    const p = publisher();
+    const events = Array.from({ length: 500 }, (_, i) => event(i + 1));
+    const outcome = publishError(p.publish("ok", events));
+    await expect.poll(() => fake.received.length).toBeGreaterThanOrEqual(5);
+    await p.close();
+    const err = await outcome;
+    expect([err.reason, err.retryable]).toEqual(["closed", false]);
+    expect(err.deliveredCount).toBeLessThan(events.length);
+    expect(fake.received.length).toBe(err.deliveredCount);
+  });
+
+  it("validates the port", () => {
+    expect(() => createDaprPublisher({ daprHttpPort: 0 })).toThrow(RangeError);
+    expect(() => createDaprPublisher({ daprHttpPort: 70000 })).toThrow(RangeError);
+  });
+});
