@@ -12,7 +12,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 export type Behaviour =
   /** Echoes every frame as received (text stays text, binary stays binary). */
   | "echo"
-  /** JSON-RPC style: replies {"id": <request id>, "result": <request>} and ignores non-JSON. */
+  /** JSON-RPC style: replies {"id": <request id>, "result": <request>}; ignores non-JSON and notifications. */
   | "jsonrpc"
   /** Accepts, never answers anything (Send times out). */
   | "silent"
@@ -21,7 +21,9 @@ export type Behaviour =
   /** Echoes the 16-byte prefix of each binary frame back with "reply:" + the payload. */
   | "uuid-prefix"
   /** Refuses every handshake with HTTP 403. */
-  | "refuse";
+  | "refuse"
+  /** Accepts, then stops reading from the socket (the service's write buffer fills up). */
+  | "stalled";
 
 export interface TestWsServer {
   readonly url: string;
@@ -90,6 +92,7 @@ export async function startWsServer(options: TestWsServerOptions): Promise<TestW
     wss.handleUpgrade(req, socket, head, (ws) => {
       handshakes.push(req);
       const n = ++accepted;
+      if (options.behaviour === "stalled") socket.pause();
       sockets.add(ws);
       ws.on("close", () => sockets.delete(ws));
       ws.on("error", () => {});
@@ -153,8 +156,10 @@ function respond(behaviour: Behaviour, ws: WebSocket, data: Buffer, isBinary: bo
       }
       if (typeof req !== "object" || req === null) return;
       const r = req as Record<string, unknown>;
-      // Replies carry whichever correlation field the request used.
+      // Replies carry whichever correlation field the request used; a request without one is
+      // a notification and gets no reply, as in JSON-RPC.
       const key = "req_id" in r ? "req_id" : "id";
+      if (!(key in r)) return;
       ws.send(JSON.stringify({ [key]: r[key], result: r }));
       return;
     }
