@@ -34,6 +34,9 @@ fi
 step "redis-server"
 scripts/install-redis.sh
 
+step "chromium (Debian package, for the web console's browser tests)"
+scripts/install-chromium.sh
+
 step "grpcurl (Go module proxy, cached in .cache/bin)"
 scripts/install-grpcurl.sh >/dev/null
 

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { file_virtufin_websocketmanager, WebSocketManager } from "../gen/virtufin/websocketmanager_pb.js";
 import type { Config } from "./config.ts";
+import { createConsoleHandler } from "./console/console-handler.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createConnectionManager, type ConnectionManager } from "./manager/connection-manager.ts";
 import { createUrlPolicy } from "./manager/url-policy.ts";
@@ -114,7 +115,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     registerServices(router: ConnectRouter) {
       router.service(WebSocketManager, createWebSocketManagerService({ manager, hub }));
     },
-    extraHttpHandler: deps.extraHttpHandler,
+    // The web console at /, unless --console=false; tests may pass their own handler.
+    extraHttpHandler: deps.extraHttpHandler ?? (config.console ? createConsoleHandler({ logger }).handle : undefined),
     // Shutdown order: upstream sockets close with 1001 (their lifecycle events still go out),
     // Subscribe streams end, then queued frames get what is left of the deadline.
     async onDrain() {
