@@ -13,3 +13,6 @@ if [[ -n "$(git status --porcelain -- proto gen)" ]]; then
   exit 1
 fi
 echo "check-gen: gen/ matches proto/"
+if [[ -x .venv/bin/python ]]; then
+  PYTHON=.venv/bin/python bash clients/python/scripts/generate.sh --check
+fi
