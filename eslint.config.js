@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["gen/**", "node_modules/**", ".cache/**", "dist/**", "clients/python/**", "console/dist/**", "test-results/**"] },
+  { ignores: ["gen/**", "node_modules/**", ".venv/**", ".cache/**", "dist/**", "clients/python/**", "console/dist/**", "test-results/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -111,6 +111,9 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     maxMessageBytes: config.maxMessageBytes,
     maxConcurrentStreams: config.maxConcurrentStreams,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    http1HeadersTimeoutMs: config.http1HeadersTimeoutMs,
+    http1RequestTimeoutMs: config.http1RequestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
     reflectionFiles: [file_virtufin_websocketmanager],
     registerServices(router: ConnectRouter) {
       router.service(WebSocketManager, createWebSocketManagerService({ manager, hub }));

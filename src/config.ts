@@ -42,6 +42,9 @@ export interface Config {
   publishTimeoutMs: number;
   publishMaxAttempts: number;
   shutdownTimeoutMs: number;
+  http1HeadersTimeoutMs: number;
+  http1RequestTimeoutMs: number;
+  idleTimeoutMs: number;
   console: boolean;
 }
 
@@ -96,6 +99,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "publishTimeoutMs", flag: "publish-timeout-ms", env: "WSM_PUBLISH_TIMEOUT_MS", kind: "int", default: "5000", min: 1, help: "Bound of one publish call to the broker." },
   { key: "publishMaxAttempts", flag: "publish-max-attempts", env: "WSM_PUBLISH_MAX_ATTEMPTS", kind: "int", default: "5", min: 1, help: "Attempts per batch for retryable publish failures." },
   { key: "shutdownTimeoutMs", flag: "shutdown-timeout-ms", env: "WSM_SHUTDOWN_TIMEOUT_MS", kind: "int", default: "10000", min: 1, help: "Hard deadline of a graceful shutdown." },
+  { key: "http1HeadersTimeoutMs", flag: "headers-timeout-ms", env: "WSM_HEADERS_TIMEOUT_MS", kind: "int", default: "10000", min: 1, help: "Time a new client connection has to send its first bytes and an HTTP/1 request its headers (slow clients)." },
+  { key: "http1RequestTimeoutMs", flag: "request-timeout-ms", env: "WSM_REQUEST_TIMEOUT_MS", kind: "int", default: "60000", min: 1, help: "Time an HTTP/1 request has to arrive completely, body included." },
+  { key: "idleTimeoutMs", flag: "idle-timeout-ms", env: "WSM_IDLE_TIMEOUT_MS", kind: "int", default: "60000", min: 1, help: "Idle HTTP/1 keep-alive connections and HTTP/2 sessions without streams close after this." },
   { key: "console", flag: "console", env: "WSM_CONSOLE", kind: "bool", default: "true", help: "Serve the web console at /; --console=false disables it." },
 ];
 
