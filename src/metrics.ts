@@ -78,6 +78,21 @@ function formatNumber(n: number): string {
   return String(n);
 }
 
+/** Labelled series of one counter or gauge, created on first use. */
+function seriesMap() {
+  const series = new Map<string, Series>();
+  const get = (labels: Labels = {}): Series => {
+    const k = key(labels);
+    let s = series.get(k);
+    if (!s) {
+      s = { labels: { ...labels }, value: 0 };
+      series.set(k, s);
+    }
+    return s;
+  };
+  return { series, get };
+}
+
 export function createMetrics(): Metrics {
   const renderers: Array<() => string> = [];
   const names = new Set<string>();
@@ -89,16 +104,7 @@ export function createMetrics(): Metrics {
   return {
     counter(name, help) {
       claim(name);
-      const series = new Map<string, Series>();
-      const get = (labels: Labels = {}) => {
-        const k = key(labels);
-        let s = series.get(k);
-        if (!s) {
-          s = { labels: { ...labels }, value: 0 };
-          series.set(k, s);
-        }
-        return s;
-      };
+      const { series, get } = seriesMap();
       renderers.push(() => {
         let out = `# HELP ${name} ${help}\n# TYPE ${name} counter\n`;
         for (const s of series.values()) out += `${name}${formatLabels(s.labels)} ${formatNumber(s.value)}\n`;
@@ -117,16 +123,7 @@ export function createMetrics(): Metrics {
 
     gauge(name, help, collect) {
       claim(name);
-      const series = new Map<string, Series>();
-      const get = (labels: Labels = {}) => {
-        const k = key(labels);
-        let s = series.get(k);
-        if (!s) {
-          s = { labels: { ...labels }, value: 0 };
-          series.set(k, s);
-        }
-        return s;
-      };
+      const { series, get } = seriesMap();
       renderers.push(() => {
         let out = `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
         for (const s of series.values()) out += `${name}${formatLabels(s.labels)} ${formatNumber(s.value)}\n`;

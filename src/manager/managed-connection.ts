@@ -165,6 +165,11 @@ export class ManagedConnection {
   /** First open. On failure the connection reports disconnected and the error is thrown. */
   async start(signal?: AbortSignal): Promise<void> {
     this.emit("connecting", "connecting", "");
+    await this.openOrDisconnect(signal);
+  }
+
+  /** An open outside the reconnect cycle: a failure leaves the connection disconnected. */
+  private async openOrDisconnect(signal?: AbortSignal): Promise<void> {
     try {
       await this.openOnce(signal);
     } catch (err) {
@@ -189,14 +194,7 @@ export class ManagedConnection {
     if (this._status === "disconnected") {
       this.attempt = 0;
       this.transition("connecting");
-      try {
-        await this.openOnce(signal);
-      } catch (err) {
-        const e = toOpenError(err);
-        this.noteError(e.errorType, e.rawMessage);
-        if (!this.removed) this.transition("disconnected");
-        throw e;
-      }
+      await this.openOrDisconnect(signal);
       return;
     }
     // reconnecting, between attempts
