@@ -3,6 +3,8 @@
  * machine, reconnect, heartbeat, correlation and publishing details that are awkward to reach
  * through RPC. The protocol-level scenario suite covers the same behaviour end to end.
  */
+import { once } from "node:events";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { LifecycleEvent } from "../src/publish/events.ts";
@@ -319,5 +321,26 @@ describe("connection manager", () => {
     await Promise.all([f.manager.reconnect(c.id), f.manager.reconnect(c.id), f.manager.reconnect(c.id)]);
     expect(c.status).toBe("connected");
     expect(up.accepted - before).toBe(1);
+  });
+
+  it("a Disconnect during Connect fails the Connect and reports one disconnected event, no error", async () => {
+    const f = fixture();
+    // Accepts TCP and never answers the upgrade, so the Connect stays in its handshake.
+    const mute = createNetServer((socket) => socket.on("error", () => {}));
+    mute.listen(0, "127.0.0.1");
+    await once(mute, "listening");
+    cleanups.push(() => new Promise<void>((r) => mute.close(() => r())));
+    const port = (mute.address() as AddressInfo).port;
+    const pending = codeOf(f.manager.connect({ url: `ws://127.0.0.1:${port}/`, autoReconnect: false, handshakeTimeoutMs: 10_000 }));
+    const id = await vi.waitFor(() => {
+      const c = f.manager.list()[0];
+      if (!c) throw new Error("not listed yet");
+      return c.id;
+    });
+    const events = lifecycleOf(f, id);
+    f.manager.disconnect(id);
+    expect(await pending).toBe(Code.Unavailable);
+    await vi.waitFor(() => expect(events.map((e) => e.type)).toEqual(["disconnected"]));
+    expect(f.manager.size).toBe(0);
   });
 });

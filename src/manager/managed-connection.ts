@@ -174,8 +174,11 @@ export class ManagedConnection {
       await this.openOnce(signal);
     } catch (err) {
       const e = toOpenError(err);
-      this.noteError(e.errorType, e.rawMessage);
-      if (!this.removed) this.transition("disconnected");
+      // A Disconnect during the open already reported "disconnected"; its abort is no error.
+      if (!this.removed) {
+        this.noteError(e.errorType, e.rawMessage);
+        this.transition("disconnected");
+      }
       throw e;
     }
   }
