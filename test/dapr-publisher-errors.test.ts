@@ -22,7 +22,11 @@ interface Received {
 /**
  * The fake decides by topic: "ok*" answers 204, "status-NNN" answers NNN with a Dapr-style error
  * body, "hang" never answers, "reset" destroys the socket, "flaky" answers 204 to the first
- * `failAfter` requests and 500 after. Health answers `healthStatus`, or never when it is 0.
+ * `failAfter` requests and 500 after, "reject-N" answers 500 to the event with sequence N and
+ * 204 to the others, "reject-once-N" does so only the first time it sees N, "garbage" answers
+ * bytes that are not HTTP. Health answers `healthStatus`, or never when it is 0. `timeline`
+ * records "in <sequence>" when a request arrives and "out <sequence>" when it is answered (for
+ * the reject topics, whose answers are delayed a little so that pipelining shows).
  */
 function createFakeSidecar() {
   const received: Received[] = [];
@@ -31,6 +35,8 @@ function createFakeSidecar() {
   let healthStatus = 204;
   let healthRequests = 0;
   let flakyBudget = 0;
+  const timeline: string[] = [];
+  const rejectedOnce = new Set<string>();
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -49,6 +55,20 @@ function createFakeSidecar() {
       received.push({ topic, contentType: req.headers["content-type"], body: Buffer.concat(chunks).toString() });
       if (topic.startsWith("ok")) return void res.writeHead(204).end();
       if (topic === "flaky") return void res.writeHead(flakyBudget-- > 0 ? 204 : 500).end();
+      const reject = /^reject-(once-)?(\d+)$/.exec(topic);
+      if (reject) {
+        const sequence = (JSON.parse(received.at(-1)!.body) as CloudEvent).sequence!;
+        timeline.push(`in ${sequence}`);
+        let fail = sequence === Number(reject[2]);
+        if (fail && reject[1]) fail = !rejectedOnce.has(topic) && Boolean(rejectedOnce.add(topic));
+        // Shortened delay, only so that requests pipelined behind this one arrive before it is answered.
+        setTimeout(() => {
+          timeline.push(`out ${sequence}`);
+          res.writeHead(fail ? 500 : 204).end();
+        }, 20);
+        return;
+      }
+      if (topic === "garbage") return void req.socket.end("HTTP/1.1 2OO NOT A STATUS\r\n\r\n");
       if (topic === "hang") return;
       if (topic === "reset") return void req.socket.destroy();
       const status = /^status-(\d{3})$/.exec(topic);
@@ -66,6 +86,7 @@ function createFakeSidecar() {
   return {
     received,
     rawPaths,
+    timeline,
     server,
     setHealth: (status: number) => void (healthStatus = status),
     failAfter: (requests: number) => void (flakyBudget = requests),
@@ -126,6 +147,7 @@ describe("dapr publisher against a fake sidecar", () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
     fake.received.length = 0;
     fake.rawPaths.length = 0;
+    fake.timeline.length = 0;
     fake.setHealth(204);
   });
   afterAll(() => fake.close());
@@ -160,12 +182,86 @@ describe("dapr publisher against a fake sidecar", () => {
     expect(metrics.render()).toContain(`wsm_dapr_publish_requests_total{result="http_${status}"} 1`);
   });
 
-  it("stops at the first failure, sends nothing after it and reports the delivered prefix", async () => {
+  it("pipelines a batch and reports the delivered prefix when a request fails", async () => {
     const p = publisher();
     fake.failAfter(2);
     const err = await publishError(p.publish("flaky", [event(1), event(2), event(3), event(4)]));
     expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 2]);
-    expect(fake.received.map((r) => (JSON.parse(r.body) as CloudEvent).sequence)).toEqual([1, 2, 3]);
+    // All four were on the wire before the first answer; 3 and 4 both failed: no hole.
+    expect(fake.received.map((r) => (JSON.parse(r.body) as CloudEvent).sequence)).toEqual([1, 2, 3, 4]);
+    expect(err.message).not.toContain("stored ahead");
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="http_500"} 2');
+  });
+
+  it("names the events stored ahead of a failed one, and sends a retry's first event alone", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: "warn", write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const p = publisher({ logger });
+    const events = Array.from({ length: 6 }, (_, i) => event(i + 1));
+    const err = await publishError(p.publish("reject-once-3", events));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 2]);
+    expect(err.message).toContain("3 later event(s) of the batch were stored ahead of it (sequence 4..6)");
+    expect(metrics.render()).toContain("wsm_dapr_publish_stored_ahead_total 3");
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: "warn", failed_sequence: 3, stored_ahead_sequences: [4, 5, 6], topic: "reject-once-3" }),
+    );
+    // Pipelined: every request arrived before the first answer.
+    expect(fake.timeline.slice(0, 6)).toEqual(["in 1", "in 2", "in 3", "in 4", "in 5", "in 6"]);
+
+    // The pipeline's retry of the rest starts with the failed event: alone, then the others pipelined.
+    fake.timeline.length = 0;
+    await p.publish("reject-once-3", events.slice(err.deliveredCount));
+    expect(fake.timeline).toEqual(["in 3", "out 3", "in 4", "in 5", "in 6", "out 4", "out 5", "out 6"]);
+  });
+
+  it("does not send past an event that keeps failing on a retry", async () => {
+    const p = publisher();
+    const events = Array.from({ length: 5 }, (_, i) => event(i + 1));
+    const first = await publishError(p.publish("reject-2", events));
+    expect(first.deliveredCount).toBe(1);
+    fake.received.length = 0;
+    const retry = await publishError(p.publish("reject-2", events.slice(1)));
+    expect([retry.reason, retry.deliveredCount]).toEqual(["http_500", 0]);
+    expect(fake.received.map((r) => (JSON.parse(r.body) as CloudEvent).sequence)).toEqual([2]);
+    // Other batches are not slowed down by it.
+    fake.received.length = 0;
+    await expect(p.publish("reject-2", [event(10), event(11), event(12)])).resolves.toBeUndefined();
+    expect(fake.received).toHaveLength(3);
+  });
+
+  it("gives each call a connection of its own: calls beyond the connection count wait their turn", async () => {
+    const p = publisher({ connections: 1 });
+    const calls = ["ok-a", "ok-b", "ok-c"].map((topic) => p.publish(topic, Array.from({ length: 5 }, (_, i) => event(i + 1))));
+    await Promise.all(calls);
+    // One connection, one call at a time: each call's requests arrive together, never interleaved.
+    expect(fake.received.map((r) => r.topic).join(",")).toMatch(/^(ok-(a|b|c),){4}ok-\2,(ok-(a|b|c),){4}ok-\4,(ok-(a|b|c),){4}ok-\6$/);
+    expect(new Set(fake.received.map((r) => r.topic))).toEqual(new Set(["ok-a", "ok-b", "ok-c"]));
+
+    // A call waiting for the busy connection honours its deadline and sends nothing.
+    const hanging = publishError(p.publish("hang", [event(1)]));
+    await expect.poll(() => fake.received.length).toBe(16);
+    const waited = await publishError(p.publish("ok-late", [event(1)], AbortSignal.timeout(100)));
+    expect([waited.reason, waited.retryable, waited.deliveredCount]).toEqual(["timeout", true, 0]);
+    // Closing fails the waiters at once; the call in flight ends with its own request timeout.
+    const waiting = publishError(p.publish("ok-later", [event(1)]));
+    await p.close();
+    expect((await waiting).reason).toBe("closed");
+    expect((await hanging).reason).toBe("timeout");
+    expect(fake.received.map((r) => r.topic)).not.toContain("ok-late");
+    expect(fake.received.map((r) => r.topic)).not.toContain("ok-later");
+  });
+
+  it("maps a response that is not HTTP to bad_response, retryable", async () => {
+    const p = publisher();
+    const err = await publishError(p.publish("garbage", [event(1), event(2)]));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["bad_response", true, 0]);
+    // The next call gets a fresh connection.
+    await expect(p.publish("ok", [event(3)])).resolves.toBeUndefined();
+  });
+
+  it("refuses non-integer pipelining and connection counts", () => {
+    expect(() => createDaprPublisher({ daprHttpPort: port, pipelining: 0 })).toThrow(RangeError);
+    expect(() => createDaprPublisher({ daprHttpPort: port, connections: 1.5 })).toThrow(RangeError);
   });
 
   it("times out a hanging sidecar within the request timeout, retryable", async () => {

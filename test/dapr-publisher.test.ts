@@ -7,6 +7,9 @@ import { startDaprHarness, type DaprHarness, type StreamEntry } from "./support/
 import { createDaprPublisher, type DaprPublisherOptions } from "../src/publish/dapr-publisher.ts";
 import { PublishError, type Publisher } from "../src/publish/publisher.ts";
 import { messageCloudEvent, type CloudEvent } from "../src/publish/cloud-event.ts";
+import { messageCloudEventJson } from "../src/publish/cloud-event-json.ts";
+import { isJsonPublisher, type JsonPublisher } from "../src/publish/json-publisher.ts";
+import type { InboundFrame } from "../src/publish/events.ts";
 import { createMetrics, type Metrics } from "../src/metrics.ts";
 
 /** Long enough for scripts/build-daprd.sh on a cold machine; instant once the binary is cached. */
@@ -122,6 +125,33 @@ describe("dapr publisher with a real daprd and Redis", () => {
     expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="ok"} 40');
   });
 
+  it("publishes pre-serialized events (publishJson) with the same stored envelope", async () => {
+    const p = publisher();
+    expect(isJsonPublisher(p)).toBe(true);
+    const topic = freshTopic("json");
+    const frames = mixedFrames(10).map((event, i): InboundFrame => {
+      const binary = event.datacontenttype === "application/octet-stream";
+      return {
+        connectionId: event.connectionid!,
+        url: event.connectionurl!,
+        instanceId: event.instanceid!,
+        data: binary ? event.data_base64! : event.datacontenttype === "application/json" ? JSON.stringify(event.data) : (event.data as string),
+        contentType: event.datacontenttype,
+        bytes: 0,
+        receivedAtMs: Date.parse(event.time),
+        topic,
+        sequence: i + 1,
+      };
+    });
+    await (p as JsonPublisher).publishJson(topic, frames.map((f) => messageCloudEventJson(f)));
+    const entries = await harness.readTopic(topic);
+    expect(sequences(entries)).toEqual(frames.map((f) => f.sequence));
+    entries.forEach((entry, i) => {
+      const { topic: _t, pubsubname: _p, traceid: _ti, traceparent: _tp, tracestate: _ts, ...ours } = entry.event;
+      expect(ours).toEqual({ ...messageCloudEvent(frames[i]!), id: ours.id });
+    });
+  });
+
   it("publishes every topic under exactly its name, whatever characters it has", async () => {
     const p = publisher();
     for (const name of ["md.binance:btcusdt/trades", "plus+space %25 percent?#", "ünï/cødé"]) {
@@ -139,6 +169,64 @@ describe("dapr publisher with a real daprd and Redis", () => {
       expect(sequences(await harness.readTopic(t))).toEqual(mixedFrames(15).map((e) => e.sequence));
     }
   });
+
+  it("keeps each topic's order with thousands of pipelined events on several topics at once", async () => {
+    const p = publisher({ connections: 4, pipelining: 32 });
+    const topics = Array.from({ length: 4 }, () => freshTopic("pipelined"));
+    const perTopic = 2000;
+    // Every topic publishes batches of 100 back to back, as an ordered pipeline channel does.
+    await Promise.all(
+      topics.map(async (t) => {
+        for (let first = 1; first <= perTopic; first += 100) await p.publish(t, mixedFrames(100, first));
+      }),
+    );
+    const sent = mixedFrames(perTopic);
+    for (const t of topics) {
+      const entries = await harness.readTopic(t);
+      expect(sequences(entries)).toEqual(sent.map((e) => e.sequence));
+      // Bodies are not mixed up between pipelined requests either.
+      expect(entries.map((e) => e.event.data ?? e.event.data_base64)).toEqual(sent.map((e) => e.data ?? e.data_base64));
+    }
+    expect(metrics.render()).toContain(`wsm_dapr_publish_requests_total{result="ok"} ${4 * perTopic}`);
+  }, 120_000);
+
+  it("reports events stored ahead of one daprd rejects mid-batch, and the retry does not store them again", async () => {
+    const p = publisher();
+    const topic = freshTopic("hole");
+    const events = mixedFrames(10);
+    // A body over daprd's 4 MiB request limit gets a 500; the excess is small enough (< 256 KiB)
+    // for Go to read past it and keep the connection, so the pipelined events after it are
+    // processed: a real hole in the stream.
+    events[4] = frame(5, "x".repeat(4 * 1024 * 1024 + 64 * 1024), "text/plain");
+    const err = await rejection(p.publish(topic, events));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 4]);
+    expect(err.message).toContain("5 later event(s) of the batch were stored ahead of it (sequence 6..10)");
+    expect(sequences(await harness.readTopic(topic))).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    expect(metrics.render()).toContain("wsm_dapr_publish_stored_ahead_total 5");
+
+    // The pipeline's retry starts at the failed event: it goes alone, fails again, and nothing
+    // after it is sent, so the stored-ahead events are not stored a second time.
+    const again = await rejection(p.publish(topic, events.slice(4)));
+    expect([again.reason, again.deliveredCount]).toEqual(["http_500", 0]);
+    expect(again.message).not.toContain("stored ahead");
+    expect(sequences(await harness.readTopic(topic))).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
+  }, 60_000);
+
+  it("stores nothing after a failed event when daprd closes the connection behind it", async () => {
+    const p = publisher();
+    const topic = freshTopic("closed-behind");
+    const events = mixedFrames(10);
+    // Too much excess for Go to discard: daprd answers 500 with Connection: close and never
+    // reads the pipelined requests behind it.
+    events[4] = frame(5, "x".repeat(5 * 1024 * 1024), "text/plain");
+    const err = await rejection(p.publish(topic, events));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 4]);
+    expect(err.message).not.toContain("stored ahead");
+    expect(sequences(await harness.readTopic(topic))).toEqual([1, 2, 3, 4]);
+    // A fresh connection carries the retry of the rest.
+    await p.publish(topic, events.slice(5));
+    expect(sequences(await harness.readTopic(topic))).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
+  }, 60_000);
 
   it("refuses an unknown pub/sub component as not retryable", async () => {
     const p = publisher({ pubsubName: "no-such-pubsub" });
@@ -206,6 +294,39 @@ describe("dapr publisher when daprd or Redis fail", () => {
     expect(stored.slice(-3)).toEqual([1000, 1001, 1002]);
     expect(stored.length - 3 - acknowledged.length).toBeLessThanOrEqual(1);
   });
+
+  it("leaves an in-order prefix without holes when daprd is killed under pipelined batches", async () => {
+    const p = publisher({ pipelining: 32 });
+    const topic = freshTopic("kill-pipelined");
+    let acknowledged = 0;
+    let failure: PublishError | undefined;
+    const stream = (async () => {
+      for (let first = 1; ; first += 100) {
+        try {
+          await p.publish(topic, mixedFrames(100, first));
+          acknowledged = first + 99;
+        } catch (err) {
+          failure = err as PublishError;
+          acknowledged = first - 1 + failure.deliveredCount;
+          return;
+        }
+      }
+    })();
+    await expect.poll(() => acknowledged, { timeout: 20_000 }).toBeGreaterThanOrEqual(500);
+    await harness.stopDaprd();
+    await stream;
+    await harness.startDaprd();
+
+    expect(failure!.retryable).toBe(true);
+    expect(["unreachable", "connection_lost"]).toContain(failure!.reason);
+    const stored = sequences(await harness.readTopic(topic)) as number[];
+    // daprd handled the requests of the connection one by one and died somewhere in the
+    // middle: Redis holds 1..m, every acknowledged event and at most a window of unconfirmed
+    // ones after them, and no gap.
+    expect(stored).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+    expect(stored.length).toBeGreaterThanOrEqual(acknowledged);
+    expect(stored.length).toBeLessThanOrEqual(acknowledged + 32);
+  }, 60_000);
 
   it("reports a stopped Redis as retryable, counts it, and delivers again once Redis is back", async () => {
     // daprd's Redis client spends ~2 s on its own dial retries before answering 500; the wider

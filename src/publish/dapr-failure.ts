@@ -5,6 +5,8 @@
  * component, topic not allowed for this app, malformed request) is not.
  */
 import { PublishError } from "./publisher.ts";
+import { CONNECT_TIMEOUT, CONNECTION_CLOSED } from "./http1-connection.ts";
+import { ResponseParseError } from "./http1-response-parser.ts";
 
 export interface DaprFailureContext {
   /** "<pubsub>/<topic>" or what else was called, for the message. */
@@ -33,11 +35,11 @@ const UNREACHABLE_CODES = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "EADDRNOTAVAIL",
-  "UND_ERR_CONNECT_TIMEOUT",
+  CONNECT_TIMEOUT,
 ]);
 
 /** Codes meaning the connection broke while the request was in flight: it may have been delivered. */
-const CONNECTION_LOST_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_SOCKET"]);
+const CONNECTION_LOST_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", CONNECTION_CLOSED]);
 
 export function daprFailure(failure: unknown, context: DaprFailureContext): PublishError {
   const { target, deliveredCount } = context;
@@ -67,17 +69,14 @@ export function daprFailure(failure: unknown, context: DaprFailureContext): Publ
 
   const code = errorCode(failure);
   const text = failure instanceof Error ? failure.message : String(failure);
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
-    return make(`dapr publish to ${target} timed out: ${text}`, true, "timeout", failure);
-  }
   if (code !== undefined && UNREACHABLE_CODES.has(code)) {
     return make(`dapr sidecar unreachable for ${target}: ${code}`, true, "unreachable", failure);
   }
   if (code !== undefined && CONNECTION_LOST_CODES.has(code)) {
     return make(`connection to dapr sidecar lost during publish to ${target}: ${code} ${text}`, true, "connection_lost", failure);
   }
-  if (code === "UND_ERR_CLOSED" || code === "UND_ERR_DESTROYED") {
-    return make(`dapr publisher is closed`, false, "closed", failure);
+  if (failure instanceof ResponseParseError) {
+    return make(`dapr sidecar sent an invalid HTTP response for ${target}: ${text}`, true, "bad_response", failure);
   }
   // Unknown transport trouble: retrying is the safer bet, the pipeline bounds the attempts.
   return make(`dapr publish to ${target} failed: ${code ?? ""} ${text}`.trim(), true, "unknown", failure);

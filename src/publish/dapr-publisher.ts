@@ -1,26 +1,41 @@
 /**
- * Publishes CloudEvents through a Dapr sidecar's HTTP API.
+ * Publishes CloudEvents through a Dapr sidecar's HTTP API, one POST per event in structured
+ * mode (Dapr keeps our envelope and only adds its routing and tracing attributes).
  *
- * The sidecar is called directly with an undici Pool rather than through @dapr/dapr: the SDK's
- * client start-up waits for the sidecar (we must never block start-up or RPCs on it), it
- * chooses content types itself (we need structured mode so Dapr keeps our envelope as is), and
- * it adds per-call work we do not need on the hot path.
+ * Order without a round trip per event: each publish call leases one of `connections`
+ * keep-alive connections for itself and pipelines its events on it (HTTP/1.1, up to
+ * `pipelining` requests unanswered). daprd's Go HTTP server handles the requests of one
+ * connection strictly one after the other, so the broker receives them in the order written;
+ * the answers come back in the same order. Concurrent calls (other connections' channels, an
+ * unordered channel's batches) use other connections and run in parallel inside daprd.
+ * Checked with a real daprd and Redis: thousands of pipelined events per topic, on
+ * several topics at once, land in each Redis stream in exactly the order sent
+ * (test/dapr-publisher.test.ts, bench/dapr-publish.ts).
  *
- * Events are published one request at a time, in order. Dapr's bulk publish API is not used:
- * for components without native bulk support (Redis Streams among them) daprd fans a bulk
- * request out as concurrent single publishes, so the broker may receive them out of order,
- * and a partial failure can leave holes that a "delivered prefix" cannot describe.
+ * What Dapr offers otherwise does not keep order: the bulk publish API fans a request out as
+ * concurrent single publishes for brokers without native bulk support (Redis among them), and
+ * HTTP/2 (h2c, which daprd accepts) or gRPC run every request in its own goroutine.
  *
- * A request that fails after it was sent (timeout, connection lost) may still have reached the
- * broker, so delivery is at least once; the per-connection sequence number in each event lets
- * consumers drop duplicates.
+ * Failures (see pipelined-batch.ts): `deliveredCount` is the leading run of acknowledged
+ * events. When the sidecar rejects event k but acknowledges some already pipelined events
+ * after it, those were stored ahead of k; they are counted (wsm_dapr_publish_stored_ahead_total),
+ * logged with their sequence numbers and named in the error, and the pipeline's retry from k
+ * stores them again after k: consumers see k late and the others twice, never a silent gap.
+ * A retry, recognised by its first event being the one that failed, sends that event alone
+ * and pipelines the rest only once it was acknowledged, so an event the sidecar keeps
+ * rejecting does not store its successors again on every attempt. A request that fails after
+ * it was written (timeout, connection lost) may still have reached the broker: delivery is at
+ * least once, and the per-connection sequence number lets consumers drop duplicates.
  */
-import { Pool } from "undici";
-import type { CloudEvent } from "./cloud-event.ts";
-import { PublishError, type Publisher } from "./publisher.ts";
+import { type CloudEvent } from "./cloud-event.ts";
+import { PublishError } from "./publisher.ts";
+import type { JsonPublisher } from "./json-publisher.ts";
 import { silentLogger, type Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "../metrics.ts";
 import { daprFailure, type DaprFailureContext } from "./dapr-failure.ts";
+import { Http1Connection } from "./http1-connection.ts";
+import { runPipelinedBatch, type BatchOutcome } from "./pipelined-batch.ts";
+import { createLeasePool, type LeasePool } from "./lease-pool.ts";
 
 export interface DaprPublisherOptions {
   /** Port of the sidecar's HTTP API (what Dapr passes to apps as DAPR_HTTP_PORT). Required. */
@@ -29,12 +44,14 @@ export interface DaprPublisherOptions {
   daprHost?: string;
   /** Name of the Dapr pub/sub component. Default "pubsub". */
   pubsubName?: string;
-  /** Upper bound for one request to the sidecar, from queueing to the end of the response. Default 5000. */
+  /** Upper bound for one request to the sidecar: the connect, or from writing it to its answer. Default 5000. */
   requestTimeoutMs?: number;
   /** Pause between readiness probes of the sidecar. Default 2000. */
   probeIntervalMs?: number;
-  /** Most keep-alive sockets open to the sidecar at once. Default 8. */
+  /** Keep-alive connections to the sidecar, each carrying one publish call at a time. Default 8. */
   connections?: number;
+  /** Requests written and unanswered at once on one connection (HTTP/1.1 pipelining); 1 waits for each answer. Default 32. */
+  pipelining?: number;
   /** Default: silent. */
   logger?: Logger;
   /** Registry for the wsm_dapr_* series. Default: a private registry nobody reads. */
@@ -42,15 +59,21 @@ export interface DaprPublisherOptions {
 }
 
 const CLOUDEVENTS_JSON = "application/cloudevents+json";
-const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Dapr's error bodies are small JSON objects; anything longer is cut for the error message. */
 const MAX_ERROR_BODY_CHARS = 1024;
+/** Failed first events remembered to recognise retries; a bound, since a retry may never come. */
+const MAX_REMEMBERED_FAILURES = 1024;
 
-export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
+export function createDaprPublisher(options: DaprPublisherOptions): JsonPublisher {
   const port = options.daprHttpPort;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`daprHttpPort must be an integer port number, got ${port}`);
   }
+  const pipelining = options.pipelining ?? 32;
+  if (!Number.isInteger(pipelining) || pipelining < 1) throw new RangeError(`pipelining must be a positive integer, got ${pipelining}`);
+  const connections = options.connections ?? 8;
+  if (!Number.isInteger(connections) || connections < 1) throw new RangeError(`connections must be a positive integer, got ${connections}`);
   const host = options.daprHost ?? "127.0.0.1";
   const pubsubName = options.pubsubName ?? "pubsub";
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
@@ -58,15 +81,16 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
   const logger = (options.logger ?? silentLogger).child({ component: "dapr-publisher" });
   const metrics = options.metrics ?? createMetrics();
 
-  const origin = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  const pool = new Pool(origin, {
-    connections: options.connections ?? 8,
-    connectTimeout: requestTimeoutMs,
-    // daprd sets no idle timeout on its HTTP server, so long-lived sockets are safe to reuse.
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 60_000,
-  });
+  const hostHeader = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const origin = `http://${hostHeader}`;
   const publishPathPrefix = `/v1.0/publish/${encodeURIComponent(pubsubName)}/`;
+  const openConnection = () => Http1Connection.open({ host, port, connectTimeoutMs: requestTimeoutMs });
+  const lanes: LeasePool<Http1Connection> = createLeasePool({
+    size: connections,
+    open: openConnection,
+    reusable: (c) => c.reusable,
+    discard: (c) => c.destroy(new Error("connection discarded")),
+  });
 
   const requests = metrics.counter(
     "wsm_dapr_publish_requests_total",
@@ -75,11 +99,17 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
   const okRequests = requests.labels({ result: "ok" });
   const latency = metrics.histogram(
     "wsm_dapr_publish_duration_seconds",
-    "Time from sending a publish request to the Dapr sidecar until its answer, by outcome.",
+    "Time from writing a publish request to the Dapr sidecar until its answer, by outcome.",
     LATENCY_BUCKETS_SECONDS,
   );
   const okLatency = latency.labels({ outcome: "ok" });
   const errorLatency = latency.labels({ outcome: "error" });
+  const storedAheadTotal = metrics
+    .counter(
+      "wsm_dapr_publish_stored_ahead_total",
+      "Events the sidecar acknowledged after an earlier event of the same pipelined batch had failed: stored ahead of it, and again after it when the batch is retried.",
+    )
+    .labels();
   /** undefined until the first probe or publish has an answer, so that its outcome is logged. */
   let ready: boolean | undefined;
   metrics.gauge("wsm_dapr_sidecar_ready", "1 when the last probe or publish reached a healthy Dapr sidecar.", () => [
@@ -90,6 +120,10 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
   let closing: Promise<void> | undefined;
   let probeTimer: NodeJS.Timeout | undefined;
   let probeAbort: AbortController | undefined;
+  let probeConnection: Http1Connection | undefined;
+  const active = new Set<Promise<unknown>>();
+  /** First events of failed calls (CloudEvent objects or JSON texts): a call starting with one is a retry. */
+  const failedFirsts = new Set<unknown>();
 
   const setReady = (value: boolean, why: string) => {
     if (value === ready) return;
@@ -98,95 +132,156 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
     else logger.warn("dapr sidecar is not ready", { origin, reason: why });
   };
 
-  /** One request under the per-request timeout and the caller's signal; returns status and body. */
-  async function send(
-    method: "GET" | "POST",
-    path: string,
-    body: string | undefined,
+  const rememberFailed = (event: unknown) => {
+    failedFirsts.add(event);
+    if (failedFirsts.size > MAX_REMEMBERED_FAILURES) failedFirsts.delete(failedFirsts.values().next().value);
+  };
+
+  /**
+   * Publishes the JSON bodies in order, pipelined on one leased connection. `keys` identify the
+   * events across calls (to recognise a retry), `sequenceOf` names them in logs. Throws a
+   * PublishError carrying the delivered prefix.
+   */
+  async function publishBodies(
+    topic: string,
+    bodies: readonly string[],
+    keys: readonly unknown[],
+    sequenceOf: (index: number) => number | undefined,
     signal: AbortSignal | undefined,
-    context: DaprFailureContext,
-  ): Promise<{ status: number; text: string }> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, requestTimeoutMs);
-    const onCallerAbort = () => controller.abort();
-    signal?.addEventListener("abort", onCallerAbort, { once: true });
-    try {
-      const res = await pool.request({
-        method,
-        path,
-        body,
-        headers: body === undefined ? undefined : { "content-type": CLOUDEVENTS_JSON },
-        signal: controller.signal,
+  ): Promise<void> {
+    const target = `${pubsubName}/${topic}`;
+    const path = topicPath(topic);
+    if (path === undefined) {
+      throw new PublishError(`topic ${JSON.stringify(topic)} has an empty, "." or ".." path segment`, {
+        retryable: false,
+        reason: "invalid_topic",
       });
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        await res.body.dump();
-        return { status: res.statusCode, text: "" };
-      }
-      const text = (await res.body.text()).slice(0, MAX_ERROR_BODY_CHARS);
-      return { status: res.statusCode, text };
-    } catch (err) {
-      throw daprFailure(err, { ...context, timedOut, timeoutMs: requestTimeoutMs, signal });
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onCallerAbort);
     }
+    if (bodies.length === 0) return;
+    if (closed) throw new PublishError("dapr publisher is closed", { retryable: false, reason: "closed" });
+    if (signal?.aborted) throw daprFailure(signal.reason, { target, deliveredCount: 0, signal });
+
+    const head = `POST ${publishPathPrefix}${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: ${CLOUDEVENTS_JSON}\r\nContent-Length: `;
+    const wire = bodies.map((body) => `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const firstAlone = failedFirsts.delete(keys[0]);
+
+    let connection: Http1Connection;
+    try {
+      connection = await lanes.acquire(signal);
+    } catch (err) {
+      // The caller gave up or the publisher closed while waiting for a connection: nothing was tried.
+      if (err instanceof PublishError) throw err;
+      if (signal?.aborted) throw daprFailure(err, { target, deliveredCount: 0, signal });
+      // Connecting failed: the first request was attempted and counts as failed.
+      const failure = daprFailure(err, { target, deliveredCount: 0 });
+      requests.inc({ result: failure.reason });
+      return fail(topic, failure, keys[0]);
+    }
+    let outcome: BatchOutcome;
+    try {
+      outcome = await runPipelinedBatch(connection, wire, {
+        window: pipelining,
+        firstAlone,
+        requestTimeoutMs,
+        signal,
+        stopWriting: () => closed,
+        onAnswer(_index, status, seconds) {
+          if (status >= 200 && status < 300) {
+            okLatency.observe(seconds);
+            okRequests.inc();
+          } else {
+            errorLatency.observe(seconds);
+            requests.inc({ result: `http_${status}` });
+          }
+        },
+        onUnanswered: (_index, seconds) => errorLatency.observe(seconds),
+      });
+    } finally {
+      lanes.release(connection);
+    }
+
+    if (outcome.delivered > 0) setReady(true, "");
+    const { failure } = outcome;
+    if (failure === undefined) return;
+
+    const context: DaprFailureContext = { target, deliveredCount: outcome.delivered, signal };
+    let error: PublishError;
+    if (failure.kind === "http") {
+      error = daprFailure({ status: failure.status, body: failure.body.slice(0, MAX_ERROR_BODY_CHARS) }, context);
+    } else if (failure.kind === "stopped") {
+      error = new PublishError("dapr publisher is closed", { retryable: false, reason: "closed", deliveredCount: outcome.delivered });
+    } else {
+      error = daprFailure(failure.error, { ...context, timedOut: failure.timedOut, timeoutMs: requestTimeoutMs });
+    }
+    // Written and never answered: counted once each, under the reason of the failure.
+    if (outcome.unconfirmed > 0) requests.inc({ result: error.reason }, outcome.unconfirmed);
+
+    if (outcome.storedAhead.length > 0) {
+      storedAheadTotal.inc(outcome.storedAhead.length);
+      const sequences = outcome.storedAhead.map(sequenceOf);
+      const failedSequence = sequenceOf(outcome.delivered);
+      logger.warn("dapr stored events ahead of a failed one: a retry stores them again after it", {
+        topic,
+        failed_sequence: failedSequence,
+        stored_ahead_sequences: sequences,
+      });
+      error = new PublishError(
+        `${error.message}; ${outcome.storedAhead.length} later event(s) of the batch were stored ahead of it${describeSequences(sequences)}`,
+        { retryable: error.retryable, reason: error.reason, deliveredCount: error.deliveredCount, cause: error },
+      );
+    }
+    fail(topic, error, keys[outcome.delivered]);
   }
 
-  async function publishOne(topic: string, path: string, event: CloudEvent, index: number, signal?: AbortSignal): Promise<void> {
-    const context: DaprFailureContext = { target: `${pubsubName}/${topic}`, deliveredCount: index };
-    let body: string;
-    try {
-      body = JSON.stringify(event);
-    } catch (err) {
-      throw new PublishError(`event ${event.id} cannot be serialized: ${(err as Error).message}`, {
-        retryable: false,
-        reason: "invalid_event",
-        deliveredCount: index,
-        cause: err,
-      });
-    }
-    const started = performance.now();
-    let failure: PublishError | undefined;
-    try {
-      const res = await send("POST", path, body, signal, context);
-      if (res.status >= 200 && res.status < 300) {
-        okLatency.observe((performance.now() - started) / 1000);
-        okRequests.inc();
-        setReady(true, "");
-        return;
-      }
-      failure = daprFailure({ status: res.status, body: res.text }, context);
-    } catch (err) {
-      failure = err as PublishError;
-    }
-    errorLatency.observe((performance.now() - started) / 1000);
-    requests.inc({ result: failure.reason });
+  /** Logs, remembers a retryable failure's first undelivered event (to recognise the retry) and throws. */
+  function fail(topic: string, failure: PublishError, failedKey: unknown): never {
+    if (failedKey !== undefined && failure.retryable) rememberFailed(failedKey);
     if (failure.reason === "unreachable") setReady(false, failure.reason);
     if (failure.retryable) logger.debug("dapr publish failed", { topic, reason: failure.reason, error: failure.message });
     else logger.warn("dapr publish failed", { topic, reason: failure.reason, error: failure.message });
     throw failure;
   }
 
+  /** Runs a publish call, tracked so that close() can wait for it. */
+  function track(run: Promise<void>): Promise<void> {
+    active.add(run);
+    const forget = () => void active.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
   async function probe(): Promise<void> {
     probeTimer = undefined;
     probeAbort = new AbortController();
     try {
+      if (!probeConnection?.reusable) {
+        probeConnection?.destroy(new Error("connection discarded"));
+        probeConnection = await openConnection();
+      }
       // The outbound endpoint answers 204 once components are initialised, without waiting for
       // an app channel: /v1.0/healthz would stay unhealthy while daprd waits for our own
       // readiness when this service is also its app, a circular wait.
-      const res = await send("GET", "/v1.0/healthz/outbound", undefined, probeAbort.signal, {
-        target: "healthz",
-        deliveredCount: 0,
+      const outcome = await runPipelinedBatch(probeConnection, [`GET /v1.0/healthz/outbound HTTP/1.1\r\nHost: ${hostHeader}\r\n\r\n`], {
+        window: 1,
+        firstAlone: false,
+        requestTimeoutMs,
+        signal: probeAbort.signal,
+        stopWriting: () => closed,
+        onAnswer: () => {},
+        onUnanswered: () => {},
       });
-      setReady(res.status >= 200 && res.status < 300, `healthz answered HTTP ${res.status}`);
+      const failure = outcome.failure;
+      if (failure === undefined) setReady(true, "");
+      else if (failure.kind === "http") setReady(false, `healthz answered HTTP ${failure.status}`);
+      else if (failure.kind === "transport" && !closed) {
+        setReady(false, daprFailure(failure.error, { target: "healthz", deliveredCount: 0, timedOut: failure.timedOut }).reason);
+      }
     } catch (err) {
-      if (!closed) setReady(false, (err as PublishError).reason);
+      if (!closed) setReady(false, daprFailure(err, { target: "healthz", deliveredCount: 0 }).reason);
     }
-    if (!closed) {
+    if (closed) {
+      probeConnection?.destroy(new Error("publisher closed"));
+    } else {
       probeTimer = setTimeout(() => void probe(), probeIntervalMs);
       probeTimer.unref();
     }
@@ -197,21 +292,42 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
   return {
     name: "dapr",
 
-    async publish(topic, events, signal) {
-      const path = topicPath(topic);
-      if (path === undefined) {
-        throw new PublishError(`topic ${JSON.stringify(topic)} has an empty, "." or ".." path segment`, {
-          retryable: false,
-          reason: "invalid_topic",
-        });
-      }
-      for (let i = 0; i < events.length; i++) {
-        if (closed) {
-          throw new PublishError("dapr publisher is closed", { retryable: false, reason: "closed", deliveredCount: i });
+    publish(topic, events, signal) {
+      // Serialized up front: an event that cannot be (a BigInt, a cycle) ends the batch there,
+      // after the ones before it were delivered.
+      const bodies: string[] = [];
+      let unserializable: unknown;
+      for (const event of events) {
+        try {
+          bodies.push(JSON.stringify(event));
+        } catch (err) {
+          unserializable = err;
+          break;
         }
-        if (signal?.aborted) throw daprFailure(signal.reason, { target: `${pubsubName}/${topic}`, deliveredCount: i, signal });
-        await publishOne(topic, publishPathPrefix + path, events[i]!, i, signal);
       }
+      const sequenceOf = (i: number) => events[i]?.sequence;
+      return track(
+        (async () => {
+          await publishBodies(topic, bodies, events, sequenceOf, signal);
+          if (unserializable !== undefined) {
+            const event: CloudEvent = events[bodies.length]!;
+            throw new PublishError(`event ${event.id} cannot be serialized: ${(unserializable as Error).message}`, {
+              retryable: false,
+              reason: "invalid_event",
+              deliveredCount: bodies.length,
+              cause: unserializable,
+            });
+          }
+        })(),
+      );
+    },
+
+    publishJson(topic, events, signal) {
+      const sequenceOf = (i: number) => {
+        const match = /"sequence":(\d+)/.exec(events[i] ?? "");
+        return match ? Number(match[1]) : undefined;
+      };
+      return track(publishBodies(topic, events, events, sequenceOf, signal));
     },
 
     isReady: () => ready === true && !closed,
@@ -221,11 +337,24 @@ export function createDaprPublisher(options: DaprPublisherOptions): Publisher {
         closed = true;
         clearTimeout(probeTimer);
         probeAbort?.abort();
-        await pool.close();
+        lanes.close(new PublishError("dapr publisher is closed", { retryable: false, reason: "closed" }));
+        // Calls in flight stop writing and wait for what they wrote (bounded by the request timeout).
+        await Promise.allSettled([...active]);
+        lanes.destroyIdle();
+        probeConnection?.destroy(new Error("publisher closed"));
       })();
       return closing;
     },
   };
+}
+
+/** " (sequence 4..6)" for a run, " (sequences 4, 6)" otherwise; "" when unknown. */
+function describeSequences(sequences: ReadonlyArray<number | undefined>): string {
+  if (sequences.some((s) => s === undefined)) return "";
+  const known = sequences as readonly number[];
+  const run = known.every((s, i) => s === known[0]! + i);
+  if (run) return known.length === 1 ? ` (sequence ${known[0]})` : ` (sequence ${known[0]}..${known[known.length - 1]})`;
+  return ` (sequences ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", ..." : ""})`;
 }
 
 /**
