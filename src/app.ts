@@ -54,6 +54,8 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
           daprHttpPort: config.daprHttpPort,
           daprHost: config.daprHost,
           pubsubName: config.pubsubName,
+          connections: config.daprConnections,
+          pipelining: config.daprPipelining,
           requestTimeoutMs: config.publishTimeoutMs,
           logger,
           metrics,

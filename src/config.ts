@@ -15,6 +15,8 @@ export interface Config {
   daprHttpPort: number;
   daprHost: string;
   pubsubName: string;
+  daprConnections: number;
+  daprPipelining: number;
   stateStoreName: string;
   lifecycleTopic: string;
   instanceId: string;
@@ -72,6 +74,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "daprHttpPort", flag: "dapr-http-port", env: "DAPR_HTTP_PORT", kind: "port", default: "0", help: "HTTP port of the Dapr sidecar; 0 or unset: in-process publisher, no Dapr." },
   { key: "daprHost", flag: "dapr-host", env: "DAPR_HOST", kind: "string", default: "127.0.0.1", help: "Host of the Dapr sidecar." },
   { key: "pubsubName", flag: "pubsub-name", env: "WSM_PUBSUB_NAME", kind: "string", default: "pubsub", help: "Dapr pub/sub component name." },
+  { key: "daprConnections", flag: "dapr-connections", env: "WSM_DAPR_CONNECTIONS", kind: "int", default: "8", min: 1, help: "Keep-alive connections to the sidecar; each carries one publish batch at a time." },
+  { key: "daprPipelining", flag: "dapr-pipelining", env: "WSM_DAPR_PIPELINING", kind: "int", default: "32", min: 1, help: "Publish requests in flight on one sidecar connection (HTTP/1.1 pipelining, order kept); 1 waits for each answer." },
   { key: "stateStoreName", flag: "state-store-name", env: "WSM_STATE_STORE_NAME", kind: "string", default: "statestore", help: "Dapr state store component name (multi-instance phase)." },
   { key: "lifecycleTopic", flag: "lifecycle-topic", env: "WSM_LIFECYCLE_TOPIC", kind: "string", default: "websocketmanager.lifecycle", help: "Topic of connection lifecycle events." },
   { key: "instanceId", flag: "instance-id", env: "WSM_INSTANCE_ID", kind: "string", default: "", help: "Id of this instance; default $HOSTNAME, else a random id." },

@@ -8,6 +8,7 @@ import { createMetrics } from "../src/metrics.ts";
 import type { CloudEvent } from "../src/publish/cloud-event.ts";
 import type { InboundFrame } from "../src/publish/events.ts";
 import { createPublishPipeline } from "../src/publish/publish-pipeline.ts";
+import type { JsonPublisher } from "../src/publish/json-publisher.ts";
 import { PublishError, type Publisher } from "../src/publish/publisher.ts";
 
 interface Call {
@@ -182,4 +183,23 @@ describe("publish pipeline", () => {
       data: { connection_id: "c1", error_type: "heartbeat", status: "connected" },
     });
   });
+
+  it("hands a JSON publisher each event as CloudEvents JSON text, the frame embedded as is", async () => {
+    const received: Array<{ topic: string; events: readonly string[] }> = [];
+    const publisher: JsonPublisher = {
+      name: "json",
+      publish: () => Promise.reject(new Error("publish must not be called for a JSON publisher")),
+      publishJson: async (topic, events) => void received.push({ topic, events }),
+      isReady: () => true,
+      close: async () => {},
+    };
+    const p = createPublishPipeline({ publisher, logger: silentLogger, metrics: createMetrics() });
+    const ch = p.channel("c1");
+    ch.enqueue("t", frame(7));
+    await vi.waitFor(() => expect(received.length).toBe(1));
+    const event = JSON.parse(received[0]!.events[0]!) as CloudEvent;
+    expect(event).toMatchObject({ type: "com.virtufin.websocketmanager.message", sequence: 1, data: { n: 7 }, datacontenttype: "application/json" });
+    await vi.waitFor(() => expect(ch.stats.published).toBe(1));
+  });
 });
+
