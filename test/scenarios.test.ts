@@ -3,6 +3,8 @@
  * over gRPC, gRPC-Web and Connect (JSON and binary) on HTTP/1.1 and HTTP/2, against the real
  * server on port 0 and real local WebSocket servers.
  */
+import { once } from "node:events";
+import { createConnection } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { CorrelationMode, type SubscribeResponse } from "../gen/virtufin/websocketmanager_pb.js";
@@ -320,5 +322,57 @@ describe.each(transports)("over $name", (transportCase) => {
     ]) {
       expect((await codeOf(call)).code).toBe(Code.InvalidArgument);
     }
+  });
+});
+
+describe("malformed input", () => {
+  it("never disturbs other connections: a feed keeps flowing while garbage arrives", async () => {
+    const client = clientFor(transports[0]!.make(service.baseUrl));
+    const up = await upstream("silent");
+    const c = await client.connect({ url: up.url, topic: "steady.feed" });
+    const events = subscribe(client, { connectionIds: [c.id], excludeLifecycle: true });
+    await vi.waitFor(() => expect(service.app.hub.subscriberCount).toBeGreaterThan(0));
+
+    // Raw garbage, a bogus HTTP/2 preface, and HTTP/1.1 headers that never finish.
+    const sockets = await Promise.all(
+      ["\x00\xff garbage \r\n\r\n", "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", "POST /virtufin.WebSocketManager/List HTTP/1.1\r\nHost: x\r\nContent-"].map(
+        async (bytes) => {
+          const s = createConnection({ host: "127.0.0.1", port: service.port });
+          s.on("error", () => {});
+          await once(s, "connect");
+          s.write(Buffer.from(bytes, "latin1"));
+          return s;
+        },
+      ),
+    );
+    cleanups.push(() => sockets.forEach((s) => s.destroy()));
+    // Malformed JSON and a truncated binary message get clear errors, not a crash.
+    const badJson = await fetch(`${service.baseUrl}/virtufin.WebSocketManager/Connect`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: '{"url": "ws://x", ',
+    });
+    expect(badJson.status).toBe(400);
+    expect(((await badJson.json()) as { code: string }).code).toBe("invalid_argument");
+    const badProto = await fetch(`${service.baseUrl}/virtufin.WebSocketManager/Connect`, {
+      method: "POST",
+      headers: { "Content-Type": "application/proto" },
+      body: new Uint8Array([0x0a, 0x50, 0x77]),
+    });
+    // connect-es reports an unparseable binary message as internal, as grpc-go does.
+    expect(badProto.status).toBe(500);
+    expect(await badProto.json()).toMatchObject({ code: "internal", message: expect.stringContaining("parse binary") });
+    const wrongType = await fetch(`${service.baseUrl}/virtufin.WebSocketManager/List`, {
+      method: "POST",
+      headers: { "Content-Type": "text/html" },
+      body: "<html>",
+    });
+    expect(wrongType.status).toBe(415);
+
+    for (let n = 1; n <= 100; n++) up.broadcast(JSON.stringify({ n }));
+    await vi.waitFor(() => expect(events.length).toBe(100));
+    const seq = events.map((e) => (e.event.case === "message" ? Number(e.event.value.sequence) : 0));
+    expect(seq).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect((await client.list({})).connections.find((x) => x.id === c.id)?.status).toBe("connected");
   });
 });
