@@ -7,6 +7,7 @@ import { silentLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/metrics.ts";
 import type { CloudEvent } from "../src/publish/cloud-event.ts";
 import type { InboundFrame } from "../src/publish/events.ts";
+import { createInProcessPublisher } from "../src/publish/in-process-publisher.ts";
 import { createPublishPipeline } from "../src/publish/publish-pipeline.ts";
 import type { JsonPublisher } from "../src/publish/json-publisher.ts";
 import { PublishError, type Publisher } from "../src/publish/publisher.ts";
@@ -200,6 +201,20 @@ describe("publish pipeline", () => {
     const event = JSON.parse(received[0]!.events[0]!) as CloudEvent;
     expect(event).toMatchObject({ type: "com.virtufin.websocketmanager.message", sequence: 1, data: { n: 7 }, datacontenttype: "application/json" });
     await vi.waitFor(() => expect(ch.stats.published).toBe(1));
+  });
+
+  it("acknowledges without building envelopes when the publisher says nobody consumes the topic", async () => {
+    const publisher = createInProcessPublisher();
+    const p = createPublishPipeline({ publisher, logger: silentLogger, metrics: createMetrics() });
+    const ch = p.channel("c1");
+    // Not JSON: building this frame's envelope would throw, so the test fails if one is built.
+    const broken = { ...frame(1), data: "{not json" };
+    ch.enqueue("nobody.listens", broken);
+    await vi.waitFor(() => expect(ch.stats).toMatchObject({ published: 1, failed: 0, queued: 0 }));
+    const seen: CloudEvent[] = [];
+    publisher.onTopic("someone.listens", (_t, e) => seen.push(e));
+    ch.enqueue("someone.listens", frame(2));
+    await vi.waitFor(() => expect(seen.map((e) => e.sequence)).toEqual([2]));
   });
 });
 

@@ -32,6 +32,7 @@ export function createInProcessPublisher(): InProcessPublisher {
         deliver("*", topic, event);
       }
     },
+    hasConsumers: (topic) => listeners.has(topic) || listeners.has("*"),
     onTopic(topic, listener) {
       let set = listeners.get(topic);
       if (!set) listeners.set(topic, (set = new Set()));

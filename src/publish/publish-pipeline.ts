@@ -239,6 +239,11 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
     }
 
     private async deliver(topic: string, batch: Item[]): Promise<void> {
+      if (publisher.hasConsumers?.(topic) === false) {
+        this.stats.published += batch.length;
+        published.inc(batch.length);
+        return;
+      }
       let events: Array<CloudEvent | string>;
       try {
         events = batch.map(encode);

@@ -17,6 +17,12 @@ export interface Publisher {
    * Must honour `signal` (abort = stop waiting, reject).
    */
   publish(topic: string, events: readonly CloudEvent[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: false when an event published to `topic` now would reach no one (an in-process
+   * topic without a listener). The pipeline then acknowledges such events without building
+   * their envelopes, exactly as a broker acknowledges a publish to a topic nobody reads.
+   */
+  hasConsumers?(topic: string): boolean;
   /** Whether the broker is reachable now (readiness). Never blocks. */
   isReady(): boolean;
   /** Stops background work (probes, pools). Idempotent. */
