@@ -121,12 +121,15 @@ describe("node src/main.ts", () => {
     expect(JSON.parse(stdout)).toEqual({ tags: { via: "grpcurl" } });
   });
 
-  it("logs JSON lines: mutating RPCs with connection and instance id, never message bodies", () => {
+  it("logs JSON lines: control-plane RPCs with connection and instance id, never message bodies", () => {
     expect(logs.every((l) => typeof l.time === "string" && typeof l.level === "string" && l.instance_id === "proc-test")).toBe(true);
     const text = logs.map((l) => JSON.stringify(l)).join("\n");
     expect(text).toContain(connectionId);
     expect(text).not.toContain('\\"method\\":\\"ping\\"');
-    expect(logs.some((l) => JSON.stringify(l).includes("Send") && JSON.stringify(l).includes(connectionId))).toBe(true);
+    const connectLog = logs.find((l) => l.method === "virtufin.WebSocketManager/Connect");
+    expect(connectLog).toMatchObject({ level: "info", code: "ok", connection_id: connectionId, instance_id: "proc-test" });
+    // Send is data plane, logged at debug only: no line at info.
+    expect(logs.some((l) => l.method === "virtufin.WebSocketManager/Send")).toBe(false);
   });
 
   it("shuts down on SIGTERM: closes upstreams with 1001 and exits 0", async () => {

@@ -33,14 +33,15 @@ describe("RPC telemetry", () => {
 
   it("takes the connection id from the request when it has one, and logs failures with their code", async () => {
     await client().send({ id: "conn-7", message: '{"op":"subscribe","secret":"do-not-log"}' });
-    expect(rpcRecords("Send")).toEqual([expect.objectContaining({ level: "info", code: "ok", connection_id: "conn-7" })]);
+    // Send is data plane: debug only (the control plane is at info).
+    expect(rpcRecords("Send")).toEqual([expect.objectContaining({ level: "debug", code: "ok", connection_id: "conn-7" })]);
     expect(JSON.stringify(records)).not.toContain("do-not-log");
 
     expect(await codeOf(client().disconnect({ id: "missing" }))).toBe(Code.NotFound);
     expect(rpcRecords("Disconnect")).toEqual([expect.objectContaining({ level: "info", code: "not_found", connection_id: "missing" })]);
   });
 
-  it("logs reads at debug only", async () => {
+  it("logs reads and the data plane at debug only", async () => {
     await client().list({});
     await client().getTags({ id: "conn-1" });
     expect(rpcRecords("List").map((r) => r.level)).toEqual(["debug"]);

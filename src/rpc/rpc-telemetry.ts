@@ -1,5 +1,5 @@
 /**
- * Logs and counts every RPC: each at debug, mutating WebSocketManager calls at info (method,
+ * Logs and counts every RPC: each at debug, control-plane WebSocketManager calls at info (method,
  * code, duration, connection id; never message bodies), anything that ended as `internal` at
  * error with its cause. Metrics: `wsm_rpc_requests_total{method,code}` and
  * `wsm_rpc_duration_seconds{method}`.
@@ -12,8 +12,13 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "../logger.ts";
 import type { CounterHandle, Histogram, HistogramHandle, Metrics, Counter } from "../metrics.ts";
 
-/** Read-only calls of WebSocketManager; all its other methods change state. */
-const READ_ONLY_METHODS = new Set(["List", "GetTag", "GetTags", "Subscribe"]);
+/**
+ * WebSocketManager calls logged at debug only: the read-only ones, and the data plane (Send,
+ * SendRaw), which a trading worker calls thousands of times a second; a log line each would
+ * cost more than the call. Their counts, codes and durations are always in the metrics. Every
+ * other method changes the set of connections or their configuration and is logged at info.
+ */
+const DEBUG_ONLY_METHODS = new Set(["List", "GetTag", "GetTags", "Subscribe", "Send", "SendRaw"]);
 const WEBSOCKET_MANAGER = "virtufin.WebSocketManager";
 
 const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -21,7 +26,7 @@ const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 export interface RpcTelemetryOptions {
   logger: Logger;
   metrics: Metrics;
-  /** Which calls are logged at info. Default: WebSocketManager methods except List, GetTag, GetTags, Subscribe. */
+  /** Which calls are logged at info. Default: WebSocketManager methods except List, GetTag, GetTags, Subscribe, Send, SendRaw. */
   isMutating?: (method: DescMethod) => boolean;
 }
 
@@ -108,7 +113,7 @@ export function createRpcTelemetry(options: RpcTelemetryOptions): RpcTelemetry {
 }
 
 function defaultIsMutating(method: DescMethod): boolean {
-  return method.parent.typeName === WEBSOCKET_MANAGER && !READ_ONLY_METHODS.has(method.name);
+  return method.parent.typeName === WEBSOCKET_MANAGER && !DEBUG_ONLY_METHODS.has(method.name);
 }
 
 function fields(s: MethodStats, code: number, seconds: number, connectionId: unknown): Record<string, unknown> {
