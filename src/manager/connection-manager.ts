@@ -4,6 +4,7 @@
  * protocols; the RPC service translates requests into these calls.
  */
 import { randomUUID } from "node:crypto";
+import { createSecureContext, rootCertificates } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics.ts";
@@ -79,7 +80,7 @@ export interface ConnectionManagerOptions {
   maxFrameBytes?: number;
   /** Upstream write buffer above which writes fail with RESOURCE_EXHAUSTED. Default 8 MiB. */
   maxBufferedBytes?: number;
-  /** Extra CA certificates (PEM) trusted for wss:// upstreams. */
+  /** Extra CA certificates (PEM) trusted for wss:// upstreams, besides the system's roots. */
   upstreamCa?: string | Buffer;
   /** The registry; default in memory. */
   registry?: ConnectionRegistry<ManagedConnection>;
@@ -141,6 +142,11 @@ export function createConnectionManager(options: ConnectionManagerOptions): Conn
   const maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
   const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   let closed = false;
+  // One context for every wss:// socket. `ca` replaces Node's root store rather than adding
+  // to it, so the roots go in too: an extra private CA must not break public upstreams.
+  const secureContext = options.upstreamCa
+    ? createSecureContext({ ca: [...rootCertificates, options.upstreamCa.toString()] })
+    : undefined;
 
   const framesIn = metrics.counter("wsm_frames_received_total", "Inbound frames that were not Send replies.").labels();
   const lifecycleTotal = metrics.counter("wsm_lifecycle_events_total", "Connection lifecycle events by type.");
@@ -257,7 +263,7 @@ export function createConnectionManager(options: ConnectionManagerOptions): Conn
         maxFrameBytes,
         maxBufferedBytes,
         defaultSendTimeoutMs: defaults.sendTimeoutMs,
-        ca: options.upstreamCa,
+        secureContext,
         random: options.random,
       });
       for (const [k, v] of tags) conn.tags.set(k, v);

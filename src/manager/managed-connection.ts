@@ -7,6 +7,7 @@
  * change; an error event is always emitted before the transition it causes.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { SecureContext } from "node:tls";
 import type WebSocket from "ws";
 import type { Logger } from "../logger.ts";
 import type { ConnectionStatus, InboundFrame, LifecycleEvent, LifecycleType } from "../publish/events.ts";
@@ -53,7 +54,8 @@ export interface ConnectionContext {
   maxFrameBytes: number;
   maxBufferedBytes: number;
   defaultSendTimeoutMs: number;
-  ca?: string | Buffer;
+  /** TLS context for wss:// upstreams; default Node's. */
+  secureContext?: SecureContext;
   now?: () => number;
   random?: () => number;
 }
@@ -347,7 +349,7 @@ export class ManagedConnection {
         subprotocols: this.settings.subprotocols,
         handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
         maxFrameBytes: this.ctx.maxFrameBytes,
-        ca: this.ctx.ca,
+        secureContext: this.ctx.secureContext,
         signal: signals,
       });
       if (this.removed) {

@@ -4,6 +4,7 @@
  * error that names the reason.
  */
 import type { LookupFunction } from "node:net";
+import type { SecureContext } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import WebSocket from "ws";
 import type { ResolvedTarget } from "./url-policy.ts";
@@ -14,8 +15,8 @@ export interface OpenSocketOptions {
   subprotocols: readonly string[];
   handshakeTimeoutMs: number;
   maxFrameBytes: number;
-  /** Extra CA certificates for wss:// (PEM), e.g. a private CA. */
-  ca?: string | Buffer;
+  /** TLS context for wss:// (shared by every connection: one per socket would cost ~30 KiB each). */
+  secureContext?: SecureContext;
   signal?: AbortSignal;
 }
 
@@ -54,7 +55,7 @@ export function openSocket(options: OpenSocketOptions): Promise<WebSocket> {
       maxPayload: options.maxFrameBytes,
       lookup: pinnedLookup,
       followRedirects: false,
-      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.secureContext ? { secureContext: options.secureContext } : {}),
     });
 
     const fail = (err: OpenError) => {
