@@ -236,8 +236,8 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
       "The bare client opens its connections several times faster than the service, so its per-connection ping timers fire " +
         "in tighter bursts; that, not the service being better at pinging, is why its lag while holding can be the higher one.",
       "Lag is measured from outside with an HTTP probe, which adds the probe's own round trip (the bare baseline pays the same). " +
-        "A gauge inside the service would be more precise: see the report's suggestion to export `perf_hooks.monitorEventLoopDelay` " +
-        "percentiles on /metrics.",
+        "A gauge inside the service would be more precise; /metrics has none today (`perf_hooks.monitorEventLoopDelay` " +
+        "percentiles would do).",
     );
   } finally {
     cert.remove();
