@@ -74,6 +74,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     lifecycleTopic: config.lifecycleTopic,
     maxQueueMessages: config.publishQueueMessages,
     maxQueueBytes: config.publishQueueBytes,
+    maxTotalQueueBytes: config.publishQueueTotalBytes,
     publishTimeoutMs: config.publishTimeoutMs,
     maxAttempts: config.publishMaxAttempts,
   });

@@ -41,6 +41,7 @@ export interface Config {
   maxConcurrentStreams: number;
   publishQueueMessages: number;
   publishQueueBytes: number;
+  publishQueueTotalBytes: number;
   publishTimeoutMs: number;
   publishMaxAttempts: number;
   shutdownTimeoutMs: number;
@@ -100,6 +101,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "maxConcurrentStreams", flag: "max-concurrent-streams", env: "WSM_MAX_CONCURRENT_STREAMS", kind: "int", default: "1000", min: 1, help: "HTTP/2 streams per client connection." },
   { key: "publishQueueMessages", flag: "publish-queue-messages", env: "WSM_PUBLISH_QUEUE_MESSAGES", kind: "int", default: "10000", min: 1, help: "Frames queued per connection before the oldest is dropped." },
   { key: "publishQueueBytes", flag: "publish-queue-bytes", env: "WSM_PUBLISH_QUEUE_BYTES", kind: "int", default: String(16 * MiB), min: 1024, help: "Bytes queued per connection before the oldest is dropped." },
+  { key: "publishQueueTotalBytes", flag: "publish-queue-total-bytes", env: "WSM_PUBLISH_QUEUE_TOTAL_BYTES", kind: "int", default: String(256 * MiB), min: 1024, help: "Bytes queued or in flight across all connections; beyond, the connection with the most bytes waiting drops its oldest." },
   { key: "publishTimeoutMs", flag: "publish-timeout-ms", env: "WSM_PUBLISH_TIMEOUT_MS", kind: "int", default: "5000", min: 1, help: "Bound of one publish call to the broker." },
   { key: "publishMaxAttempts", flag: "publish-max-attempts", env: "WSM_PUBLISH_MAX_ATTEMPTS", kind: "int", default: "5", min: 1, help: "Attempts per batch for retryable publish failures." },
   { key: "shutdownTimeoutMs", flag: "shutdown-timeout-ms", env: "WSM_SHUTDOWN_TIMEOUT_MS", kind: "int", default: "10000", min: 1, help: "Hard deadline of a graceful shutdown." },

@@ -26,6 +26,8 @@ describe("configuration", () => {
       pongTimeoutMs: 10_000,
       daprHttpPort: 0,
       logLevel: "info",
+      publishQueueBytes: 16 * 1024 * 1024,
+      publishQueueTotalBytes: 256 * 1024 * 1024,
     });
     expect(c.instanceId).toMatch(/^wsm-[0-9a-f]{8}$/);
   });
@@ -43,6 +45,8 @@ describe("configuration", () => {
     expect(cfg(["--no-console"]).console).toBe(false);
     expect(cfg(["--console=false"]).console).toBe(false);
     expect(cfg([], { WSM_CONSOLE: "off" }).console).toBe(false);
+    expect(cfg([], { WSM_PUBLISH_QUEUE_TOTAL_BYTES: "1048576" }).publishQueueTotalBytes).toBe(1048576);
+    expect(cfg(["--publish-queue-total-bytes", "2048"], { WSM_PUBLISH_QUEUE_TOTAL_BYTES: "1048576" }).publishQueueTotalBytes).toBe(2048);
   });
 
   it("rejects invalid values with a message naming the option", () => {
@@ -55,6 +59,7 @@ describe("configuration", () => {
       [["--port"], {}, /needs a value/],
       [["--tls-cert", "a.pem"], {}, /together/],
       [["--send-timeout-ms", "0"], {}, /at least 1/],
+      [["--publish-queue-total-bytes", "1000"], {}, /at least 1024/],
       [["--block-private-addresses=maybe"], {}, /true or false/],
       [["stray"], {}, /unexpected argument/],
     ];

@@ -7,9 +7,15 @@
  * flight. A full queue drops its OLDEST waiting frame: for market data the newest frame is the
  * valuable one, and the consumer sees the gap in the sequence numbers. Every drop and every
  * failed delivery is counted per connection and in metrics, never silent.
+ *
+ * One budget of bytes bounds all queues together (waiting and in flight), so memory does not
+ * grow with the number of connections. Over it, the connection with the MOST bytes waiting
+ * drops its oldest waiting frame: the biggest backlog pays, and one hot or stuck connection
+ * cannot make quiet ones lose data. Batches in flight are never dropped, only counted.
  */
 import type { Logger } from "../logger.ts";
-import type { Metrics } from "../metrics.ts";
+import type { CounterHandle, Metrics } from "../metrics.ts";
+import { BacklogHeap } from "./backlog-heap.ts";
 import { lifecycleCloudEvent, messageCloudEvent, type CloudEvent } from "./cloud-event.ts";
 import { messageCloudEventJson } from "./cloud-event-json.ts";
 import type { InboundFrame, LifecycleEvent } from "./events.ts";
@@ -26,6 +32,11 @@ export interface PublishPipelineOptions {
   maxQueueMessages?: number;
   /** Bytes waiting per connection before the oldest is dropped. Default 16 MiB. */
   maxQueueBytes?: number;
+  /**
+   * Bytes waiting or in flight across all connections. Over it, the connection with the most
+   * bytes waiting drops its oldest. Default 256 MiB.
+   */
+  maxTotalQueueBytes?: number;
   /** Frames per publish call. Default 100. */
   maxBatchMessages?: number;
   /** Batches in flight per unordered channel. Default 8. */
@@ -43,7 +54,10 @@ export interface PublishPipelineOptions {
 export interface ChannelStats {
   /** Acknowledged by the publisher. */
   published: number;
-  /** Dropped because the queue was full (or the service shut down with frames waiting). */
+  /**
+   * Dropped: the queue was full, or it had the largest backlog when the pipeline's byte budget
+   * was full, or the service shut down with frames waiting.
+   */
   dropped: number;
   /** Rejected by the publisher, after retries for retryable failures. */
   failed: number;
@@ -56,7 +70,8 @@ export interface ChannelStats {
 export interface PublishChannel {
   /**
    * Queues a frame for `topic`, giving it the next sequence number (set on the frame). Never
-   * blocks and never throws: a full queue drops its oldest frame.
+   * blocks and never throws: a full queue drops its oldest frame, a full pipeline the oldest
+   * frame of the largest backlog.
    */
   enqueue(topic: string, frame: InboundFrame): number;
   setOrdered(ordered: boolean): void;
@@ -88,6 +103,7 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
   const lifecycleTopic = options.lifecycleTopic ?? "websocketmanager.lifecycle";
   const maxQueueMessages = options.maxQueueMessages ?? 10_000;
   const maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
+  const maxTotalQueueBytes = options.maxTotalQueueBytes ?? 256 * 1024 * 1024;
   const maxBatch = options.maxBatchMessages ?? 100;
   const maxInFlightUnordered = options.maxInFlightUnordered ?? 8;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
@@ -96,18 +112,29 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
   const retryMaxDelayMs = options.retryMaxDelayMs ?? 2000;
 
   const publishedTotal = metrics.counter("wsm_published_total", "Events acknowledged by the publisher.");
-  const droppedTotal = metrics.counter("wsm_publish_dropped_total", "Events dropped because a publish queue was full.");
+  const droppedTotal = metrics.counter("wsm_publish_dropped_total", "Events dropped because a publish queue or the publish byte budget was full.");
   const failedTotal = metrics.counter("wsm_publish_failed_total", "Events the publisher failed to deliver, after retries.");
   const retriesTotal = metrics.counter("wsm_publish_retries_total", "Publish calls retried after a retryable failure.");
   const duration = metrics.histogram("wsm_publish_duration_seconds", "Duration of one publish call.", [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
   ]);
-  const channels = new Set<Channel>();
+  // Every open channel, ordered by bytes waiting while the budget is under pressure (an indexed
+  // max-heap, see backlog-heap.ts): the channel the budget drops from is on top, found without a
+  // scan. Below half the budget the order is not kept, and a frame queued pays nothing for it.
+  const channels = new BacklogHeap<Channel>();
+  // The global budget's accounting, exact: bytes are added when a frame is queued, move from
+  // waiting to in flight when its batch goes out, and leave when it is dropped, when its batch
+  // is acknowledged or finally fails, or when close abandons it.
+  let waitingBytesTotal = 0;
+  let inFlightBytesTotal = 0;
   metrics.gauge("wsm_publish_queue_events", "Events waiting or in flight in publish queues.", () => {
     let n = 0;
-    for (const c of channels) n += c.stats.queued;
+    for (const c of channels.values()) n += c.stats.queued;
     return [{ value: n }];
   });
+  metrics.gauge("wsm_publish_queue_bytes", "Bytes of events waiting or in flight in publish queues.", () => [
+    { value: waitingBytesTotal + inFlightBytesTotal },
+  ]);
 
   const published = publishedTotal.labels({ publisher: publisher.name });
   // A publisher that sends JSON anyway takes each event as its JSON text: a JSON frame is
@@ -122,18 +149,23 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
 
   class Channel implements PublishChannel {
     readonly stats: ChannelStats = { published: 0, dropped: 0, failed: 0, queued: 0, lastSequence: 0 };
+    /** Bytes waiting (not in flight): the key of `channels`. */
+    waitingBytes = 0;
+    heapIndex = -1;
     private readonly queue: Item[] = [];
     private head = 0;
-    private queuedBytes = 0;
     private inFlight = 0;
     private scheduled = false;
     private closed = false;
     private drained: (() => void) | undefined;
     private readonly kind: string;
+    /** Drops come one per frame queued while the budget is full: a handle, not a label lookup. */
+    private readonly droppedCounter: CounterHandle;
     private ordered: boolean;
 
     constructor(kind: string, ordered: boolean) {
       this.kind = kind;
+      this.droppedCounter = droppedTotal.labels({ kind });
       this.ordered = ordered;
       channels.add(this);
     }
@@ -147,22 +179,31 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
     }
 
     push(item: Item): void {
-      if (this.closed || closing) {
+      // A frame that would not fit even if every waiting frame were dropped is dropped alone.
+      if (this.closed || closing || item.bytes > maxTotalQueueBytes - inFlightBytesTotal) {
         this.countDropped(1);
         return;
       }
-      while (this.waiting() > 0 && (this.waiting() >= maxQueueMessages || this.queuedBytes + item.bytes > maxQueueBytes)) {
-        const old = this.queue[this.head]!;
-        this.queue[this.head] = undefined as unknown as Item;
-        this.head++;
-        this.queuedBytes -= old.bytes;
-        this.stats.queued--;
-        this.countDropped(1);
+      while (this.waiting() > 0 && (this.waiting() >= maxQueueMessages || this.waitingBytes + item.bytes > maxQueueBytes)) {
+        this.dropOldest();
       }
+      while (waitingBytesTotal + inFlightBytesTotal + item.bytes > maxTotalQueueBytes) channels.largest()!.dropOldest();
       this.queue.push(item);
-      this.queuedBytes += item.bytes;
+      this.waitingBytes += item.bytes;
+      waitingBytesTotal += item.bytes;
       this.stats.queued++;
+      channels.grew(this);
       this.schedule();
+    }
+
+    /** Drops the oldest waiting frame, counted. */
+    dropOldest(): void {
+      this.takeOldest();
+      // Compacts here too: a stuck channel that only drops must not grow holes forever.
+      this.compact();
+      this.stats.queued--;
+      this.countDropped(1);
+      channels.shrank(this);
     }
 
     setOrdered(ordered: boolean): void {
@@ -189,7 +230,8 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
       }
       this.queue.length = 0;
       this.head = 0;
-      this.queuedBytes = 0;
+      waitingBytesTotal -= this.waitingBytes;
+      this.waitingBytes = 0;
       channels.delete(this);
     }
 
@@ -197,9 +239,27 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
       return this.queue.length - this.head;
     }
 
+    /** Removes the oldest waiting frame from the queue and from the waiting bytes. */
+    private takeOldest(): Item {
+      const item = this.queue[this.head]!;
+      this.queue[this.head] = undefined as unknown as Item;
+      this.head++;
+      this.waitingBytes -= item.bytes;
+      waitingBytesTotal -= item.bytes;
+      return item;
+    }
+
+    /** Gives the slots of taken frames back once they are most of the array. */
+    private compact(): void {
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+    }
+
     private countDropped(n: number): void {
       this.stats.dropped += n;
-      droppedTotal.inc({ kind: this.kind }, n);
+      this.droppedCounter.inc(n);
     }
 
     private schedule(): void {
@@ -217,19 +277,19 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
       while (this.inFlight < limit && this.waiting() > 0) {
         const topic = this.queue[this.head]!.topic;
         const batch: Item[] = [];
+        let bytes = 0;
         while (batch.length < maxBatch && this.waiting() > 0 && this.queue[this.head]!.topic === topic) {
-          const item = this.queue[this.head]!;
-          this.queue[this.head] = undefined as unknown as Item;
-          this.head++;
-          this.queuedBytes -= item.bytes;
+          const item = this.takeOldest();
+          bytes += item.bytes;
           batch.push(item);
         }
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
+        this.compact();
+        inFlightBytesTotal += bytes;
+        channels.shrank(this);
         this.inFlight++;
         void this.deliver(topic, batch).finally(() => {
+          inFlightBytesTotal -= bytes;
+          if (waitingBytesTotal + inFlightBytesTotal < maxTotalQueueBytes / 2) channels.relax();
           this.inFlight--;
           this.stats.queued -= batch.length;
           if (this.waiting() > 0) this.pump();
@@ -310,7 +370,7 @@ export function createPublishPipeline(options: PublishPipelineOptions): PublishP
     },
     async close(deadlineMs) {
       lifecycleChannel.close();
-      const all = [...channels];
+      const all = [...channels.values()];
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)));
       await Promise.race([Promise.all(all.map((c) => c.whenDrained())), deadline]);
