@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createConnectionManager, type ConnectionManager } from "./manager/connection-manager.ts";
 import { createUrlPolicy } from "./manager/url-policy.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { registerRuntimeMetrics } from "./runtime-metrics.ts";
 import { createDaprPublisher } from "./publish/dapr-publisher.ts";
 import { createEventHub, type EventHub } from "./publish/event-hub.ts";
 import { createInProcessPublisher } from "./publish/in-process-publisher.ts";
@@ -47,6 +48,7 @@ export interface App {
 export function createApp(config: Config, deps: AppDeps = {}): App {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, base: { instance_id: config.instanceId } });
   const metrics = createMetrics();
+  const runtimeMetrics = registerRuntimeMetrics(metrics);
   const publisher: Publisher =
     deps.publisher ??
     (config.daprHttpPort > 0
@@ -132,6 +134,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
     async onClosed() {
       await pipeline.close(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
       await publisher.close();
+      runtimeMetrics.close();
     },
   });
 

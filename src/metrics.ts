@@ -46,7 +46,8 @@ export interface Histogram {
 }
 
 export interface Metrics {
-  counter(name: string, help: string): Counter;
+  /** `collect`, if given, adds series read at render time (e.g. CPU seconds the OS counts). */
+  counter(name: string, help: string, collect?: () => Array<{ labels?: Labels; value: number }>): Counter;
   gauge(name: string, help: string, collect?: () => Array<{ labels?: Labels; value: number }>): Gauge;
   histogram(name: string, help: string, buckets: number[]): Histogram;
   /** Prometheus text format, version 0.0.4. */
@@ -102,12 +103,15 @@ export function createMetrics(): Metrics {
   };
 
   return {
-    counter(name, help) {
+    counter(name, help, collect) {
       claim(name);
       const { series, get } = seriesMap();
       renderers.push(() => {
         let out = `# HELP ${name} ${help}\n# TYPE ${name} counter\n`;
         for (const s of series.values()) out += `${name}${formatLabels(s.labels)} ${formatNumber(s.value)}\n`;
+        if (collect) {
+          for (const c of collect()) out += `${name}${formatLabels(c.labels ?? {})} ${formatNumber(c.value)}\n`;
+        }
         return out;
       });
       return {
