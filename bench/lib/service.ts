@@ -4,12 +4,27 @@
  * loop. Logs stay at info (the production default) and are drained from a pipe.
  */
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { stopChild, track } from "./children.ts";
 import { SERVICE_CORE, spawnPinned } from "./pin.ts";
 import { sampleProcess, type ProcSample } from "./proc.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+
+/**
+ * The node flags of `npm start` (package.json), so that the bench measures the service as it
+ * is run: e.g. the young-generation cap that keeps idle connections small.
+ * WSM_BENCH_SERVICE_NODE_FLAGS replaces them, to compare other settings.
+ */
+export const SERVICE_NODE_FLAGS: string[] = (() => {
+  const override = process.env.WSM_BENCH_SERVICE_NODE_FLAGS;
+  if (override !== undefined) return override.split(" ").filter(Boolean);
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { scripts: Record<string, string> };
+  const m = /^node((?:\s+--\S+)*)\s+src\/main\.ts$/.exec(pkg.scripts.start ?? "");
+  if (!m) throw new Error(`package.json's start script is not "node [--flags] src/main.ts": ${pkg.scripts.start}`);
+  return m[1]!.split(" ").filter(Boolean);
+})();
 
 /** Node flags that make `gcMemory()` work (bench/lib/gc-preload.ts). */
 export const GC_PRELOAD_ARGS = ["--expose-gc", "--import", fileURLToPath(new URL("./gc-preload.ts", import.meta.url))];
@@ -48,7 +63,7 @@ export interface ServiceProcess {
 export const BASE_FLAGS = ["--port", "0", "--host", "127.0.0.1", "--log-level", "info", "--console=false", "--instance-id", "bench", "--shutdown-timeout-ms", "3000"];
 
 export async function startService(options: ServiceOptions = {}): Promise<ServiceProcess> {
-  const args = [...(options.nodeArgs ?? []), MAIN, ...BASE_FLAGS, ...(options.flags ?? [])];
+  const args = [...SERVICE_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN, ...BASE_FLAGS, ...(options.flags ?? [])];
   const core = options.core ?? SERVICE_CORE;
   const child: ChildProcess = spawnPinned(core, process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   track(child);
