@@ -29,6 +29,7 @@ const SCENARIOS: Scenario[] = [
   { id: "reconnect-storm", title: "Reconnect storm", run: async (ctx) => (await import("./reconnect-storm.ts")).runReconnectStorm(ctx) },
   { id: "control-plane", title: "Control plane", run: async (ctx) => (await import("./control-plane.ts")).runControlPlane(ctx) },
   { id: "dapr-publish", title: "Dapr publish", run: async (ctx) => (await import("./dapr.ts")).runDapr(ctx) },
+  { id: "dapr-service", title: "Dapr publish through the service", run: async (ctx) => (await import("./dapr-service.ts")).runDaprService(ctx) },
 ];
 
 const USAGE = `usage: node bench/run.ts [--quick] [--only <id>[,<id>...]] [--profile] [--runs <n>] [--out <file>]

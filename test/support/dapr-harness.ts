@@ -263,7 +263,8 @@ async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-function parseStream(reply: RespValue): StreamEntry[] {
+/** The entries of an XRANGE reply (or of one stream of an XREAD reply), oldest first. */
+export function parseStream(reply: RespValue): StreamEntry[] {
   if (!Array.isArray(reply)) return [];
   return reply.map((raw) => {
     const [id, flat] = raw as [string, string[]];
