@@ -58,6 +58,7 @@ export function createApp(config: Config, deps: AppDeps = {}): App {
           pubsubName: config.pubsubName,
           connections: config.daprConnections,
           pipelining: config.daprPipelining,
+          bulkUnordered: config.daprBulkUnordered,
           requestTimeoutMs: config.publishTimeoutMs,
           logger,
           metrics,

@@ -17,6 +17,7 @@ export interface Config {
   pubsubName: string;
   daprConnections: number;
   daprPipelining: number;
+  daprBulkUnordered: boolean;
   stateStoreName: string;
   lifecycleTopic: string;
   instanceId: string;
@@ -77,6 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "pubsubName", flag: "pubsub-name", env: "WSM_PUBSUB_NAME", kind: "string", default: "pubsub", help: "Dapr pub/sub component name." },
   { key: "daprConnections", flag: "dapr-connections", env: "WSM_DAPR_CONNECTIONS", kind: "int", default: "8", min: 1, help: "Keep-alive connections to the sidecar; each carries one publish batch at a time." },
   { key: "daprPipelining", flag: "dapr-pipelining", env: "WSM_DAPR_PIPELINING", kind: "int", default: "32", min: 1, help: "Publish requests in flight on one sidecar connection (HTTP/1.1 pipelining, order kept); 1 waits for each answer." },
+  { key: "daprBulkUnordered", flag: "dapr-bulk-unordered", env: "WSM_DAPR_BULK_UNORDERED", kind: "bool", default: "true", help: "Unordered connections publish with Dapr's bulk API (one request per batch, stored in any order); false: one request per event." },
   { key: "stateStoreName", flag: "state-store-name", env: "WSM_STATE_STORE_NAME", kind: "string", default: "statestore", help: "Dapr state store component name (multi-instance phase)." },
   { key: "lifecycleTopic", flag: "lifecycle-topic", env: "WSM_LIFECYCLE_TOPIC", kind: "string", default: "websocketmanager.lifecycle", help: "Topic of connection lifecycle events." },
   { key: "instanceId", flag: "instance-id", env: "WSM_INSTANCE_ID", kind: "string", default: "", help: "Id of this instance; default $HOSTNAME, else a random id." },

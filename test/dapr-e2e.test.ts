@@ -62,6 +62,11 @@ async function settled(id: string, expectedIn: number): Promise<void> {
   );
 }
 
+/** Publish requests the service made to daprd so far (answered ok), from its /metrics registry. */
+function publishRequests(): number {
+  return Number(/^wsm_dapr_publish_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(service.app.metrics.render())?.[1] ?? 0);
+}
+
 function sequences(entries: StreamEntry[], connectionId: string): number[] {
   return entries.filter((e) => e.event.connectionid === connectionId).map((e) => Number(e.event.sequence));
 }
@@ -106,6 +111,27 @@ describe("publishing through daprd and Redis", () => {
     expect((await dapr.readTopic(topic)).length).toBe(N + 2);
     const s = await statsOf(c.id);
     expect(s).toMatchObject({ published: BigInt(N + 2), publishDropped: 0n, publishFailed: 0n });
+  });
+
+  it("an unordered connection delivers every frame exactly once, through daprd's bulk API", async () => {
+    const up = await feed();
+    const topic = "e2e.unordered";
+    const c = await client.connect({ url: up.url, topic, publishUnordered: true });
+    const N = 2000;
+    const requestsBefore = publishRequests();
+    sendNumbered(up, 1, N);
+    await settled(c.id, N);
+    // Batches of up to 100 frames, one bulk request each, not a request per frame.
+    expect(publishRequests() - requestsBefore).toBeLessThanOrEqual(N / 10);
+    const entries = await dapr.readTopic(topic);
+    expect(entries.length).toBe(N);
+    expect([...sequences(entries, c.id)].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    for (const entry of entries) {
+      const seq = entry.event.sequence as number;
+      expect(entry.event).toMatchObject({ type: "com.virtufin.websocketmanager.message", connectionid: c.id, datacontenttype: "application/json" });
+      expect(entry.event.data).toEqual({ n: seq, price: 100 + seq / 100, pad: "x".repeat(200) });
+    }
+    expect(await statsOf(c.id)).toMatchObject({ published: BigInt(N), publishDropped: 0n, publishFailed: 0n });
   });
 
   it("publishes lifecycle events for connect, drop, reconnect and disconnect in causal order", async () => {

@@ -19,6 +19,13 @@ interface Received {
   body: string;
 }
 
+interface BulkReceived {
+  topic: string;
+  contentType: string | undefined;
+  bodyBytes: number;
+  entries: Array<{ entryId: string; contentType: string; event: CloudEvent }>;
+}
+
 /**
  * The fake decides by topic: "ok*" answers 204, "status-NNN" answers NNN with a Dapr-style error
  * body, "hang" never answers, "reset" destroys the socket, "flaky" answers 204 to the first
@@ -30,6 +37,7 @@ interface Received {
  */
 function createFakeSidecar() {
   const received: Received[] = [];
+  const bulk: BulkReceived[] = [];
   const rawPaths: string[] = [];
   const sockets = new Set<Socket>();
   let healthStatus = 204;
@@ -48,6 +56,23 @@ function createFakeSidecar() {
         return;
       }
       rawPaths.push(url);
+      // Bulk: "ok*" answers 204, "bulk-partial" 500 listing the entries with an even sequence as
+      // failed (as daprd does when the broker refuses some), "status-NNN" answers NNN.
+      const bulkMatch = /^\/v1\.0-alpha1\/publish\/bulk\/([^/]+)\/(.+)$/.exec(url);
+      if (bulkMatch) {
+        const topic = decodeURIComponent(bulkMatch[2]!);
+        const body = Buffer.concat(chunks);
+        const entries = JSON.parse(body.toString()) as BulkReceived["entries"];
+        bulk.push({ topic, contentType: req.headers["content-type"], bodyBytes: body.length, entries });
+        if (topic.startsWith("ok")) return void res.writeHead(204).end();
+        if (topic === "bulk-partial") {
+          const failedEntries = entries.filter((e) => e.event.sequence! % 2 === 0).map((e) => ({ entryId: e.entryId, error: "broker said no" }));
+          const answer = JSON.stringify({ failedEntries, errorCode: "ERR_PUBSUB_PUBLISH_MESSAGE" });
+          return void res.writeHead(500, { "content-type": "application/json" }).end(answer);
+        }
+        const status = /^status-(\d{3})$/.exec(topic);
+        return void res.writeHead(status ? Number(status[1]) : 400).end();
+      }
       const match = /^\/v1\.0\/publish\/([^/]+)\/(.+)$/.exec(url);
       if (!match) return void res.writeHead(404).end();
       // daprd percent-decodes the topic; so does the fake, to compare with what was published.
@@ -85,6 +110,7 @@ function createFakeSidecar() {
   });
   return {
     received,
+    bulk,
     rawPaths,
     timeline,
     server,
@@ -146,6 +172,7 @@ describe("dapr publisher against a fake sidecar", () => {
   afterEach(async () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
     fake.received.length = 0;
+    fake.bulk.length = 0;
     fake.rawPaths.length = 0;
     fake.timeline.length = 0;
     fake.setHealth(204);
@@ -162,6 +189,51 @@ describe("dapr publisher against a fake sidecar", () => {
     expect(fake.received.map((r) => JSON.parse(r.body) as CloudEvent)).toEqual(events);
     expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="ok"} 20');
     expect(metrics.render()).toContain('wsm_dapr_publish_duration_seconds_count{outcome="ok"} 20');
+  });
+
+  it("sends unordered calls as bulk requests of at most 1 MiB, and ordered ones one event per request", async () => {
+    const p = publisher();
+    const padded = (n: number) => ({ ...event(n), data: { n, pad: "y".repeat(20_000) } });
+    const events = Array.from({ length: 120 }, (_, i) => padded(i + 1));
+    await p.publish("ok.bulk:a/b", events, undefined, { ordered: false });
+    expect(fake.rawPaths[0]).toBe("/v1.0-alpha1/publish/bulk/pubsub/ok.bulk%3Aa/b");
+    expect(fake.received).toHaveLength(0);
+    // 120 × 20 KB = 2.4 MB: three requests, each under the bound, every event once and intact.
+    expect(fake.bulk.map((b) => b.bodyBytes).every((bytes) => bytes <= 1024 * 1024)).toBe(true);
+    expect(fake.bulk).toHaveLength(3);
+    expect(fake.bulk.every((b) => b.contentType === "application/json" && b.topic === "ok.bulk:a/b")).toBe(true);
+    const entries = fake.bulk.flatMap((b) => b.entries);
+    expect(entries.map((e) => e.event)).toEqual(events);
+    expect(entries.every((e) => e.contentType === "application/cloudevents+json")).toBe(true);
+    expect(new Set(entries.map((e) => e.entryId)).size).toBe(120);
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="ok"} 120');
+
+    // Ordered (the default), a single event, or bulk turned off: one request per event.
+    await p.publish("ok.single", events.slice(0, 3));
+    await p.publish("ok.single", events.slice(0, 1), undefined, { ordered: false });
+    const off = publisher({ bulkUnordered: false });
+    await off.publish("ok.single", events.slice(0, 2), undefined, { ordered: false });
+    expect(fake.received).toHaveLength(6);
+    expect(fake.bulk).toHaveLength(3);
+  });
+
+  it("counts the entries of a failed bulk request that were stored anyway, and fails retryably from the first request", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: "warn", write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const p = publisher({ logger });
+    const err = await publishError(p.publish("bulk-partial", Array.from({ length: 6 }, (_, i) => event(i + 1)), undefined, { ordered: false }));
+    expect([err.reason, err.retryable, err.deliveredCount]).toEqual(["http_500", true, 0]);
+    expect(err.message).toContain("3 event(s) of the call were stored anyway (sequences 1, 3, 5)");
+    const text = metrics.render();
+    expect(text).toContain("wsm_dapr_publish_stored_ahead_total 3");
+    expect(text).toContain('wsm_dapr_publish_requests_total{result="ok"} 3');
+    expect(text).toContain('wsm_dapr_publish_requests_total{result="http_500"} 3');
+    expect(lines).toContainEqual(expect.objectContaining({ level: "warn", topic: "bulk-partial", stored_sequences: [1, 3, 5] }));
+
+    // A refusal of the whole request (no failedEntries) stores nothing and is not retryable for 403.
+    const refused = await publishError(p.publish("status-403", [event(1), event(2)], undefined, { ordered: false }));
+    expect([refused.reason, refused.retryable, refused.deliveredCount]).toEqual(["http_403", false, 0]);
+    expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="http_403"} 2');
   });
 
   it.each([

@@ -228,6 +228,46 @@ describe("dapr publisher with a real daprd and Redis", () => {
     expect(sequences(await harness.readTopic(topic))).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
   }, 60_000);
 
+  it("publishes unordered calls with the bulk API: every event once, envelope intact, in requests of at most 1 MiB", async () => {
+    const p = publisher() as JsonPublisher;
+    const topic = freshTopic("bulk");
+    // ~6 KiB each: 400 of them need several bulk requests.
+    const big = (seq: number) => frame(seq, JSON.stringify({ seq, pad: "x".repeat(6000) }), "application/json");
+    const events = [...mixedFrames(100), ...Array.from({ length: 300 }, (_, i) => big(101 + i))];
+    await p.publish(topic, events.slice(0, 200), undefined, { ordered: false });
+    await p.publishJson(topic, events.slice(200).map((e) => JSON.stringify(e)), undefined, { ordered: false });
+
+    const entries = await harness.readTopic(topic);
+    expect([...sequences(entries)].sort((a, b) => Number(a) - Number(b))).toEqual(events.map((e) => e.sequence));
+    const bySequence = new Map(entries.map((e) => [e.event.sequence, e.event]));
+    for (const sent of events) {
+      const { topic: t, pubsubname, traceid, traceparent, tracestate, ...ours } = bySequence.get(sent.sequence)!;
+      expect(ours).toEqual(sent);
+      expect([t, pubsubname]).toEqual([topic, "pubsub"]);
+      expect([traceid, traceparent, tracestate].every((v) => typeof v === "string")).toBe(true);
+    }
+    const text = metrics.render();
+    expect(text).toContain('wsm_dapr_publish_requests_total{result="ok"} 400');
+    // One request per MiB: the first call's 0.6 MiB in one, the second call's 1.2 MiB in two.
+    expect(text).toContain('wsm_dapr_publish_duration_seconds_count{outcome="ok"} 3');
+  });
+
+  it("reports an unordered call that daprd could not store (Redis stopped) as retryable, with every event counted", async () => {
+    const p = publisher({ requestTimeoutMs: 15_000 });
+    const topic = freshTopic("bulk-redis");
+    await harness.stopRedis();
+    try {
+      const err = await rejection(p.publish(topic, mixedFrames(5), undefined, { ordered: false }));
+      expect([err.retryable, err.reason, err.deliveredCount]).toEqual([true, "http_500", 0]);
+      expect(err.message).toContain("ERR_PUBSUB_PUBLISH_MESSAGE");
+      expect(metrics.render()).toContain('wsm_dapr_publish_requests_total{result="http_500"} 5');
+    } finally {
+      await harness.startRedis();
+    }
+    await expect.poll(() => p.publish(topic, mixedFrames(3, 10), undefined, { ordered: false }).then(() => true, () => false)).toBe(true);
+    expect([...sequences(await harness.readTopic(topic))].sort()).toEqual([10, 11, 12]);
+  });
+
   it("refuses an unknown pub/sub component as not retryable", async () => {
     const p = publisher({ pubsubName: "no-such-pubsub" });
     const err = await rejection(p.publish(freshTopic("nope"), mixedFrames(1)));

@@ -17,6 +17,7 @@ import { PublishError, type Publisher } from "../src/publish/publisher.ts";
 interface Call {
   topic: string;
   events: readonly CloudEvent[];
+  ordered: boolean | undefined;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -26,9 +27,9 @@ function manualPublisher() {
   const calls: Call[] = [];
   const publisher: Publisher = {
     name: "manual",
-    publish: (topic, events, signal) =>
+    publish: (topic, events, signal, options) =>
       new Promise<void>((resolve, reject) => {
-        calls.push({ topic, events, resolve, reject });
+        calls.push({ topic, events, ordered: options?.ordered, resolve, reject });
         signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
       }),
     isReady: () => true,
@@ -176,6 +177,25 @@ describe("publish pipeline", () => {
     const ch = p.channel("c1", { ordered: false });
     for (let i = 1; i <= 6; i++) ch.enqueue("t", frame(i));
     await vi.waitFor(() => expect(calls.length).toBe(4));
+  });
+
+  it("tells the publisher whether a batch must keep its order, as the channel was when the batch left", async () => {
+    const { publisher, calls } = manualPublisher();
+    const p = createPublishPipeline({ publisher, logger: silentLogger, metrics: createMetrics() });
+    const ordered = p.channel("c1");
+    const unordered = p.channel("c2", { ordered: false });
+    ordered.enqueue("a", frame(1));
+    unordered.enqueue("b", frame(2));
+    await vi.waitFor(() => expect(calls.length).toBe(2));
+    expect(calls.map((c) => [c.topic, c.ordered])).toEqual([
+      ["a", true],
+      ["b", false],
+    ]);
+    ordered.setOrdered(false);
+    ordered.enqueue("a", frame(3));
+    calls[0]!.resolve();
+    await vi.waitFor(() => expect(calls.length).toBe(3));
+    expect(calls[2]!.ordered).toBe(false);
   });
 
   it("a topic change starts a new batch", async () => {

@@ -16,6 +16,15 @@
  * concurrent single publishes for brokers without native bulk support (Redis among them), and
  * HTTP/2 (h2c, which daprd accepts) or gRPC run every request in its own goroutine.
  *
+ * That reordering is harmless where the caller does not need order (an unordered channel,
+ * `ordered: false`): such a call goes out as bulk publishes (`bulkUnordered`, on by default),
+ * one request per up to 1 MiB of events instead of one per event. The per-event HTTP exchange
+ * is most of what a publish costs this process (a request to write, an answer to read and a
+ * wake-up for each), so this is the fast path. daprd answers 204, or 500 with the entries that
+ * failed; the others were stored, and since the pipeline retries the call from its first
+ * undelivered event, they are counted as stored ahead and stored again: at least once, as for
+ * pipelined single publishes.
+ *
  * Failures (see pipelined-batch.ts): `deliveredCount` is the leading run of acknowledged
  * events. When the sidecar rejects event k but acknowledges some already pipelined events
  * after it, those were stored ahead of k; they are counted (wsm_dapr_publish_stored_ahead_total),
@@ -34,7 +43,7 @@ import { silentLogger, type Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "../metrics.ts";
 import { daprFailure, type DaprFailureContext } from "./dapr-failure.ts";
 import { Http1Connection } from "./http1-connection.ts";
-import { runPipelinedBatch, type BatchOutcome } from "./pipelined-batch.ts";
+import { runPipelinedBatch, type BatchFailure, type BatchOutcome } from "./pipelined-batch.ts";
 import { createLeasePool, type LeasePool } from "./lease-pool.ts";
 
 export interface DaprPublisherOptions {
@@ -52,6 +61,8 @@ export interface DaprPublisherOptions {
   connections?: number;
   /** Requests written and unanswered at once on one connection (HTTP/1.1 pipelining); 1 waits for each answer. Default 32. */
   pipelining?: number;
+  /** Calls with `ordered: false` use Dapr's bulk publish API (stores in any order). Default true. */
+  bulkUnordered?: boolean;
   /** Default: silent. */
   logger?: Logger;
   /** Registry for the wsm_dapr_* series. Default: a private registry nobody reads. */
@@ -59,6 +70,11 @@ export interface DaprPublisherOptions {
 }
 
 const CLOUDEVENTS_JSON = "application/cloudevents+json";
+/**
+ * Largest body of one bulk publish request: well under daprd's default request body limit
+ * (4 MiB, --max-body-size), and small enough that one request does not hold the connection long.
+ */
+const MAX_BULK_BODY_BYTES = 1024 * 1024;
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Dapr's error bodies are small JSON objects; anything longer is cut for the error message. */
 const MAX_ERROR_BODY_CHARS = 1024;
@@ -84,6 +100,8 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
   const hostHeader = `${host.includes(":") ? `[${host}]` : host}:${port}`;
   const origin = `http://${hostHeader}`;
   const publishPathPrefix = `/v1.0/publish/${encodeURIComponent(pubsubName)}/`;
+  const bulkPathPrefix = `/v1.0-alpha1/publish/bulk/${encodeURIComponent(pubsubName)}/`;
+  const bulkUnordered = options.bulkUnordered ?? true;
   const openConnection = () => Http1Connection.open({ host, port, connectTimeoutMs: requestTimeoutMs });
   const lanes: LeasePool<Http1Connection> = createLeasePool({
     size: connections,
@@ -150,33 +168,14 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const target = `${pubsubName}/${topic}`;
-    const path = topicPath(topic);
-    if (path === undefined) {
-      throw new PublishError(`topic ${JSON.stringify(topic)} has an empty, "." or ".." path segment`, {
-        retryable: false,
-        reason: "invalid_topic",
-      });
-    }
+    const path = checkCall(topic, target, signal);
     if (bodies.length === 0) return;
-    if (closed) throw new PublishError("dapr publisher is closed", { retryable: false, reason: "closed" });
-    if (signal?.aborted) throw daprFailure(signal.reason, { target, deliveredCount: 0, signal });
 
     const head = `POST ${publishPathPrefix}${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: ${CLOUDEVENTS_JSON}\r\nContent-Length: `;
     const wire = bodies.map((body) => `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`);
     const firstAlone = failedFirsts.delete(keys[0]);
 
-    let connection: Http1Connection;
-    try {
-      connection = await lanes.acquire(signal);
-    } catch (err) {
-      // The caller gave up or the publisher closed while waiting for a connection: nothing was tried.
-      if (err instanceof PublishError) throw err;
-      if (signal?.aborted) throw daprFailure(err, { target, deliveredCount: 0, signal });
-      // Connecting failed: the first request was attempted and counts as failed.
-      const failure = daprFailure(err, { target, deliveredCount: 0 });
-      requests.inc({ result: failure.reason });
-      return fail(topic, failure, keys[0]);
-    }
+    const connection = await lease(topic, target, signal, 1, keys[0]);
     let outcome: BatchOutcome;
     try {
       outcome = await runPipelinedBatch(connection, wire, {
@@ -204,15 +203,7 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
     const { failure } = outcome;
     if (failure === undefined) return;
 
-    const context: DaprFailureContext = { target, deliveredCount: outcome.delivered, signal };
-    let error: PublishError;
-    if (failure.kind === "http") {
-      error = daprFailure({ status: failure.status, body: failure.body.slice(0, MAX_ERROR_BODY_CHARS) }, context);
-    } else if (failure.kind === "stopped") {
-      error = new PublishError("dapr publisher is closed", { retryable: false, reason: "closed", deliveredCount: outcome.delivered });
-    } else {
-      error = daprFailure(failure.error, { ...context, timedOut: failure.timedOut, timeoutMs: requestTimeoutMs });
-    }
+    let error = failureError(failure, { target, deliveredCount: outcome.delivered, signal });
     // Written and never answered: counted once each, under the reason of the failure.
     if (outcome.unconfirmed > 0) requests.inc({ result: error.reason }, outcome.unconfirmed);
 
@@ -231,6 +222,141 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
       );
     }
     fail(topic, error, keys[outcome.delivered]);
+  }
+
+  /**
+   * The topic's URL path, after the checks every call makes before any request: a topic daprd
+   * would rename, a closed publisher, an aborted caller.
+   */
+  function checkCall(topic: string, target: string, signal: AbortSignal | undefined): string {
+    const path = topicPath(topic);
+    if (path === undefined) {
+      throw new PublishError(`topic ${JSON.stringify(topic)} has an empty, "." or ".." path segment`, {
+        retryable: false,
+        reason: "invalid_topic",
+      });
+    }
+    if (closed) throw new PublishError("dapr publisher is closed", { retryable: false, reason: "closed" });
+    if (signal?.aborted) throw daprFailure(signal.reason, { target, deliveredCount: 0, signal });
+    return path;
+  }
+
+  /** A connection for the call alone; when connecting fails, its first request (`firstEvents` events) counts as failed. */
+  async function lease(topic: string, target: string, signal: AbortSignal | undefined, firstEvents: number, firstKey: unknown): Promise<Http1Connection> {
+    try {
+      return await lanes.acquire(signal);
+    } catch (err) {
+      // The caller gave up or the publisher closed while waiting for a connection: nothing was tried.
+      if (err instanceof PublishError) throw err;
+      if (signal?.aborted) throw daprFailure(err, { target, deliveredCount: 0, signal });
+      const failure = daprFailure(err, { target, deliveredCount: 0 });
+      requests.inc({ result: failure.reason }, firstEvents);
+      return fail(topic, failure, firstKey);
+    }
+  }
+
+  function failureError(failure: BatchFailure, context: DaprFailureContext): PublishError {
+    if (failure.kind === "http") return daprFailure({ status: failure.status, body: failure.body.slice(0, MAX_ERROR_BODY_CHARS) }, context);
+    if (failure.kind === "stopped") {
+      return new PublishError("dapr publisher is closed", { retryable: false, reason: "closed", deliveredCount: context.deliveredCount });
+    }
+    return daprFailure(failure.error, { ...context, timedOut: failure.timedOut, timeoutMs: requestTimeoutMs });
+  }
+
+  /**
+   * Publishes the JSON bodies with Dapr's bulk API, in requests of up to MAX_BULK_BODY_BYTES
+   * pipelined on one leased connection; daprd stores the events of a request in any order.
+   * Throws a PublishError whose deliveredCount covers the requests acknowledged in full before
+   * the first one that was not.
+   */
+  async function publishBulk(
+    topic: string,
+    bodies: readonly string[],
+    sequenceOf: (index: number) => number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const target = `${pubsubName}/${topic}`;
+    const path = checkCall(topic, target, signal);
+    const head = `POST ${bulkPathPrefix}${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Type: application/json\r\nContent-Length: `;
+    /** First event index of each request, plus bodies.length at the end. */
+    const starts: number[] = [];
+    const wire: string[] = [];
+    for (let i = 0; i < bodies.length; ) {
+      starts.push(i);
+      let entries = "";
+      let bytes = 2;
+      do {
+        const entry = `{"entryId":"${i}","contentType":"${CLOUDEVENTS_JSON}","event":${bodies[i]}}`;
+        const entryBytes = Buffer.byteLength(entry) + 1;
+        if (entries !== "" && bytes + entryBytes > MAX_BULK_BODY_BYTES) break;
+        entries = entries === "" ? entry : `${entries},${entry}`;
+        bytes += entryBytes;
+        i++;
+      } while (i < bodies.length);
+      wire.push(`${head}${Buffer.byteLength(entries) + 2}\r\n\r\n[${entries}]`);
+    }
+    starts.push(bodies.length);
+    const eventsIn = (from: number, to: number) => starts[to]! - starts[from]!;
+
+    const connection = await lease(topic, target, signal, eventsIn(0, 1), undefined);
+    let firstFailed = -1;
+    let outcome: BatchOutcome;
+    try {
+      outcome = await runPipelinedBatch(connection, wire, {
+        window: pipelining,
+        firstAlone: false,
+        requestTimeoutMs,
+        signal,
+        stopWriting: () => closed,
+        onAnswer(index, status, seconds) {
+          if (status >= 200 && status < 300) {
+            okLatency.observe(seconds);
+            okRequests.inc(eventsIn(index, index + 1));
+          } else {
+            errorLatency.observe(seconds);
+            // The first failure's events are counted below, once its answer says which failed.
+            if (firstFailed < 0) firstFailed = index;
+            else requests.inc({ result: `http_${status}` }, eventsIn(index, index + 1));
+          }
+        },
+        onUnanswered: (_index, seconds) => errorLatency.observe(seconds),
+      });
+    } finally {
+      lanes.release(connection);
+    }
+
+    if (outcome.delivered > 0) setReady(true, "");
+    const { failure } = outcome;
+    if (failure === undefined) return;
+
+    const deliveredCount = eventsIn(0, outcome.delivered);
+    let error = failureError(failure, { target, deliveredCount, signal });
+    if (outcome.unconfirmed > 0) requests.inc({ result: error.reason }, eventsIn(outcome.written - outcome.unconfirmed, outcome.written));
+    // Stored although the call failed: the entries daprd did not list as failed in the failed
+    // request, and every request acknowledged after it.
+    const stored: number[] = [];
+    if (failure.kind === "http") {
+      const failedIds = failedEntryIds(failure.body);
+      const size = eventsIn(failure.index, failure.index + 1);
+      if (failedIds !== undefined) {
+        for (let i = starts[failure.index]!; i < starts[failure.index + 1]!; i++) if (!failedIds.has(String(i))) stored.push(i);
+      }
+      if (stored.length > 0) okRequests.inc(stored.length);
+      requests.inc({ result: `http_${failure.status}` }, size - stored.length);
+    }
+    for (const index of outcome.storedAhead) for (let i = starts[index]!; i < starts[index + 1]!; i++) stored.push(i);
+    if (stored.length > 0) {
+      storedAheadTotal.inc(stored.length);
+      const sequences = stored.map(sequenceOf);
+      logger.warn("dapr stored events of a failed bulk publish: a retry stores them again", { topic, stored_sequences: sequences.slice(0, 100) });
+      error = new PublishError(`${error.message}; ${stored.length} event(s) of the call were stored anyway${describeSequences(sequences)}`, {
+        retryable: error.retryable,
+        reason: error.reason,
+        deliveredCount: error.deliveredCount,
+        cause: error,
+      });
+    }
+    fail(topic, error, undefined);
   }
 
   /** Logs, remembers a retryable failure's first undelivered event (to recognise the retry) and throws. */
@@ -292,7 +418,7 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
   return {
     name: "dapr",
 
-    publish(topic, events, signal) {
+    publish(topic, events, signal, publishOptions) {
       // Serialized up front: an event that cannot be (a BigInt, a cycle) ends the batch there,
       // after the ones before it were delivered.
       const bodies: string[] = [];
@@ -306,9 +432,11 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
         }
       }
       const sequenceOf = (i: number) => events[i]?.sequence;
+      const bulk = bulkUnordered && publishOptions?.ordered === false && bodies.length > 1;
       return track(
         (async () => {
-          await publishBodies(topic, bodies, events, sequenceOf, signal);
+          if (bulk) await publishBulk(topic, bodies, sequenceOf, signal);
+          else await publishBodies(topic, bodies, events, sequenceOf, signal);
           if (unserializable !== undefined) {
             const event: CloudEvent = events[bodies.length]!;
             throw new PublishError(`event ${event.id} cannot be serialized: ${(unserializable as Error).message}`, {
@@ -322,11 +450,12 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
       );
     },
 
-    publishJson(topic, events, signal) {
+    publishJson(topic, events, signal, publishOptions) {
       const sequenceOf = (i: number) => {
         const match = /"sequence":(\d+)/.exec(events[i] ?? "");
         return match ? Number(match[1]) : undefined;
       };
+      if (bulkUnordered && publishOptions?.ordered === false && events.length > 1) return track(publishBulk(topic, events, sequenceOf, signal));
       return track(publishBodies(topic, events, events, sequenceOf, signal));
     },
 
@@ -367,4 +496,18 @@ function topicPath(topic: string): string | undefined {
   const segments = topic.split("/");
   if (segments.some((s) => s === "" || s === "." || s === "..")) return undefined;
   return segments.map(encodeURIComponent).join("/");
+}
+
+/**
+ * The entry ids of a failed bulk publish answer (`{"failedEntries":[{"entryId":"3",...}],...}`);
+ * undefined when the body does not list them, so nothing can be assumed stored.
+ */
+function failedEntryIds(body: string): Set<string> | undefined {
+  try {
+    const parsed = JSON.parse(body) as { failedEntries?: Array<{ entryId?: unknown }> };
+    if (!Array.isArray(parsed.failedEntries)) return undefined;
+    return new Set(parsed.failedEntries.map((e) => String(e.entryId)));
+  } catch {
+    return undefined;
+  }
 }

@@ -16,7 +16,7 @@ export interface Publisher {
    * Rejects with PublishError; events before `error.deliveredCount` were delivered.
    * Must honour `signal` (abort = stop waiting, reject).
    */
-  publish(topic: string, events: readonly CloudEvent[], signal?: AbortSignal): Promise<void>;
+  publish(topic: string, events: readonly CloudEvent[], signal?: AbortSignal, options?: PublishOptions): Promise<void>;
   /**
    * Optional: false when an event published to `topic` now would reach no one (an in-process
    * topic without a listener). The pipeline then acknowledges such events without building
@@ -27,6 +27,14 @@ export interface Publisher {
   isReady(): boolean;
   /** Stops background work (probes, pools). Idempotent. */
   close(): Promise<void>;
+}
+
+export interface PublishOptions {
+  /**
+   * false: the caller does not need these events stored in array order (an unordered channel),
+   * so a publisher may deliver them by a faster path that reorders. Default true.
+   */
+  ordered?: boolean;
 }
 
 export class PublishError extends Error {
