@@ -275,7 +275,10 @@ export async function runSend(ctx: BenchContext): Promise<Section> {
     section.notes.push(`Service log lines written during the scenario: ${svc.logLines()} (info level logs every mutating RPC, Send included).`);
 
     const missed = !grpcGoal.met || !jsonGoal.met;
-    if (missed) section.notes.push(...whyMissed(best));
+    if (missed) {
+      const atRate = (key: string) => ({ cpu: med(rateWins.get(key)!, (w) => w.serverCpu), p99: med(rateWins.get(key)!, (w) => w.result.latencyMs.p99) });
+      section.notes.push(...whyMissed(best, atRate));
+    }
     if (missed && ctx.quick && !ctx.profile) {
       section.notes.push("A throughput goal was missed: a full run (or --profile) adds CPU profiles of the service here.");
     }
@@ -313,7 +316,7 @@ export async function runSend(ctx: BenchContext): Promise<Section> {
  * cost is connect-node's (the bare connect-node echo server does no work of ours), how far
  * grpc-js gets on the same machine, and the connect-node report that follows from it.
  */
-function whyMissed(best: (key: string) => number): string[] {
+function whyMissed(best: (key: string) => number, atRate: (key: string) => { cpu: number; p99: number }): string[] {
   const svcGrpc = best("svc-grpc");
   const svcJson = best("svc-json");
   const bareConnectGrpc = best("bare-connect-grpc");
@@ -326,6 +329,11 @@ function whyMissed(best: (key: string) => number): string[] {
       `A bare grpc-js server does ${fmtCount(bareGrpcJs)} req/s per core (${fmtRatio(bareGrpcJs / bareConnectGrpc)} of connect-node over the ` +
       "same HTTP/2 stack), so the limit is connect-node's per-request cost, not HTTP/2 and not the service's work: correlation, " +
       "the upstream write and the reply are the small `src/` share of the profiles below.",
+    `**Why p99 at ${fmtCount(FIXED_RATE)} req/s is missed.** At that rate the service's core is ${fmtPct(atRate("svc-grpc").cpu)} busy over gRPC ` +
+      `and ${fmtPct(atRate("svc-json").cpu)} over Connect JSON (the per-request cost above), so requests queue behind each other and ` +
+      "every garbage collection or timer burst shows in the tail; the direct ws path, which costs a fraction of that per request, " +
+      `stays at ${fmtMs(atRate("direct").p99)}. Even the bare grpc-js pair reaches a p99 of ${fmtMs(atRate("bare-grpc-js").p99)} here, ` +
+      "with its generator sharing the load core with the upstream.",
     "**Report for connect-node** (`@connectrpc/connect-node` 2.3, Node 24, Linux; reproduce with `npm run bench -- --only send --profile`): " +
       `a unary gRPC echo served by \`connectNodeAdapter\` over h2c handles ${fmtCount(bareConnectGrpc)} req/s per CPU-second where ` +
       `\`@grpc/grpc-js\` serves ${fmtCount(bareGrpcJs)} on the same machine and client. Two costs stand out in the profiles: ` +
