@@ -236,6 +236,16 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
           figureRow(`${label}: connections opened per second${stage ? ` (${counts[stage - 1]} → ${n})` : ""}`, fig(svc, (r) => r.connectPerSecond), fmtCount,
             { name: "bare ws client", value: fig(base, (r) => r.connectPerSecond) }),
         );
+        if (stage > 0) {
+          // What one more connection costs, without the fixed growth of the first stage (the V8
+          // young generation and code space reach their working size during the first burst of Connects).
+          const prev = counts[stage - 1]!;
+          const marginal = (runs: Run[][]) => figure(runs.map((r) => (r[stage]!.rssAfter - r[stage - 1]!.rssAfter) / (n - prev)));
+          rows.push(
+            figureRow(`${prev} → ${n} ${scheme}://: RSS per added connection`, marginal(svcRuns), fmtBytes, { name: "bare ws client", value: marginal(baseRuns) },
+              "(RSS at the second stage − RSS at the first) / the connections added; not a goal figure"),
+          );
+        }
         const perConn = med(svc, (r) => r.bytesPerConn);
         if (scheme === "ws") section.goals.push(atMost(`${label}: ≤ 30 KB RSS per idle connection`, perConn, GOAL_WS_BYTES_PER_CONN, fmtBytes));
         if (scheme === "wss" && n === Math.max(...counts)) {
@@ -248,6 +258,10 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
     }
     section.tables.push({ headers: FIGURE_HEADERS, rows });
     section.notes.push(
+      "RSS per connection at the first stage includes growth that does not scale with connections: the young generation of " +
+        "the V8 heap (capped at 2 × 8 MiB by `npm start`'s `--max-semi-space-size=8`) and compiled code reach their working " +
+        "size during the first burst of Connect calls. Spread over 1,000 connections that is up to ~16 KiB each; the " +
+        "\"per added connection\" row shows the cost of one more connection without it.",
       "The bare client opens its connections several times faster than the service, so its per-connection ping timers fire " +
         "in tighter bursts; that, not the service being better at pinging, is why its lag while holding can be the higher one.",
       "Lag is measured from outside with an HTTP probe, which adds the probe's own round trip (the bare baseline pays the same); " +

@@ -327,8 +327,10 @@ function whyMissed(best: (key: string) => number, atRate: (key: string) => { cpu
       `${fmtCount(bareConnectGrpc)} gRPC and ${fmtCount(bareConnectJson)} Connect JSON req/s per core on this machine, ` +
       `below both goals; the service reaches ${fmtRatio(svcGrpc / bareConnectGrpc)} and ${fmtRatio(svcJson / bareConnectJson)} of that. ` +
       `A bare grpc-js server does ${fmtCount(bareGrpcJs)} req/s per core (${fmtRatio(bareGrpcJs / bareConnectGrpc)} of connect-node over the ` +
-      "same HTTP/2 stack), so the limit is connect-node's per-request cost, not HTTP/2 and not the service's work: correlation, " +
-      "the upstream write and the reply are the small `src/` share of the profiles below.",
+      "same HTTP/2 stack), so connect-node's per-request cost sets the ceiling, not HTTP/2. The service's own work (its " +
+      "interceptors, correlation, the WebSocket round trip to the upstream) costs the remaining " +
+      `${fmtPct((1 - svcGrpc / bareConnectGrpc) * 100)} (gRPC) and ${fmtPct((1 - svcJson / bareConnectJson) * 100)} (Connect JSON); ` +
+      "the profiles below show where.",
     `**Why p99 at ${fmtCount(FIXED_RATE)} req/s is missed.** At that rate the service's core is ${fmtPct(atRate("svc-grpc").cpu)} busy over gRPC ` +
       `and ${fmtPct(atRate("svc-json").cpu)} over Connect JSON (the per-request cost above), so requests queue behind each other and ` +
       "every garbage collection or timer burst shows in the tail; the direct ws path, which costs a fraction of that per request, " +
@@ -342,7 +344,8 @@ function whyMissed(best: (key: string) => number, atRate: (key: string) => { cpu
       "ended normally (4–6% of the busy time here); aborting with one preallocated reason, or only while a listener is attached, " +
       "removes it; (2) the request and response bodies go through several layers of async iterators " +
       "(`async-iterable.js` `pipe`/`transform` stages), each adding promise and microtask turns per message, where a unary call " +
-      "could read the whole body and write one buffer. We have not patched connect-node: the service's own share is already " +
-      "small, and a private fork of the RPC stack would cost more in upkeep than it gains.",
+      "could read the whole body and write one buffer. We have not patched connect-node: a private fork of the RPC stack " +
+      "would cost more in upkeep than it gains; a hand-written HTTP/2 path for gRPC Send is the option if these figures " +
+      "come to matter more than having one RPC stack for every protocol.",
   ];
 }
