@@ -27,9 +27,9 @@ const CHURN_CONCURRENCY = 50;
 
 export async function runControlPlane(ctx: BenchContext): Promise<Section> {
   const section = newSection("control-plane", "5. Control plane: List and churn");
-  const sizes = ctx.quick ? [500, 1000] : [1000, 10_000];
+  const sizes = ctx.quick ? [200, 500] : [1000, 10_000];
   const listsPerRun = ctx.quick ? 5 : 10;
-  const churnMs = ctx.quick ? 700 : 4000;
+  const churnMs = ctx.quick ? 500 : 4000;
   section.intro.push(
     `List latency with ${sizes.map(fmtCount).join(" and ")} connections held (opened with ${CONNECT_CONCURRENCY} Connect RPCs in ` +
       `flight): ${listsPerRun} sequential Lists per run, the run's median latency is one sample; ${ctx.runs} runs. gRPC uses ` +

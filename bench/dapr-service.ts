@@ -105,11 +105,11 @@ interface RunResults {
 
 export async function runDaprService(ctx: BenchContext): Promise<Section> {
   const section = newSection("dapr-service", "7. Dapr publish through the service");
-  const total = ctx.quick ? 1200 : 10_000;
-  const warmupFrames = ctx.quick ? 500 : 2000;
+  const total = ctx.quick ? 600 : 10_000;
+  const warmupFrames = ctx.quick ? 300 : 2000;
   const latencyWarmMs = ctx.quick ? 250 : 500;
   const latencySlices = ctx.quick ? 2 : 4;
-  const latencySliceMs = ctx.quick ? 500 : 1000;
+  const latencySliceMs = ctx.quick ? 300 : 1000;
   const latencyMs = latencySlices * latencySliceMs;
   const burstTimeoutMs = 30_000 + total; // 1 ms per event on top: ~1,000 events/s would still finish
   const runId = `${process.pid}-${Date.now().toString(36)}`;

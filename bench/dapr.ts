@@ -23,9 +23,9 @@ export async function runDapr(ctx: BenchContext): Promise<Section> {
     return section;
   }
   const options = {
-    durationMs: ctx.quick ? 500 : 3000,
-    warmupMs: ctx.quick ? 150 : 500,
-    latencyDurationMs: ctx.quick ? 700 : 5000,
+    durationMs: ctx.quick ? 300 : 3000,
+    warmupMs: ctx.quick ? 100 : 500,
+    latencyDurationMs: ctx.quick ? 400 : 5000,
     baseline: { pipelining: 1 },
   };
   const results: DaprPublishBenchResults[] = [];

@@ -186,7 +186,7 @@ async function withReaderConnections<T>(reader: AgentProcess<WsClientAgent>, fee
 export async function runIngest(ctx: BenchContext): Promise<Section> {
   const section = newSection("ingest", "1. Ingest: upstream frames → publish");
   const totalFrames = ctx.quick ? 30_000 : 300_000;
-  const pacedMs = ctx.quick ? 800 : 5000;
+  const pacedMs = ctx.quick ? 500 : 5000;
   const connectionCounts = [1, 100];
   section.intro.push(
     "A local feed server pushes distinct 300-byte JSON trade messages (pre-encoded frames written to the raw socket). " +

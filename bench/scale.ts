@@ -169,9 +169,9 @@ async function baselineRun(c: Common, caPem: string | undefined): Promise<Run[]>
 
 export async function runScale(ctx: BenchContext): Promise<Section> {
   const section = newSection("scale", "3. Scale: many idle upstream connections");
-  const counts = ctx.quick ? [100, 300] : [1000, 5000];
+  const counts = ctx.quick ? [100, 200] : [1000, 5000];
   const pingIntervalMs = 5000;
-  const holdMs = ctx.quick ? 700 : 6000;
+  const holdMs = ctx.quick ? 400 : 6000;
   const limit = openFilesLimit();
   const needed = Math.max(...counts) + 1000;
   if (limit < needed) {
@@ -201,7 +201,7 @@ export async function runScale(ctx: BenchContext): Promise<Section> {
     const wssUrl = (await wss.call("listen", { tls: { certPem: cert.certPem, keyPem: cert.keyPem } })).url;
     const rows: string[][] = [];
     for (const scheme of ["ws", "wss"] as const) {
-      const common: Common = { url: scheme === "ws" ? wsUrl : wssUrl, stages: counts, pingIntervalMs, holdMs, settleMs: ctx.quick ? 300 : 1000, prober };
+      const common: Common = { url: scheme === "ws" ? wsUrl : wssUrl, stages: counts, pingIntervalMs, holdMs, settleMs: ctx.quick ? 200 : 1000, prober };
       const upstream = scheme === "ws" ? ws : wss;
       const svcRuns: Run[][] = [];
       const baseRuns: Run[][] = [];

@@ -70,7 +70,7 @@ export async function runSend(ctx: BenchContext): Promise<Section> {
   const section = newSection("send", "2. Send: correlated request/response");
   const warmupMs = ctx.quick ? 100 : 1000;
   const durationMs = ctx.quick ? 400 : 4000;
-  const rateMs = ctx.quick ? 800 : 5000;
+  const rateMs = ctx.quick ? 500 : 5000;
 
   const upstream = await startAgent<UpstreamAgent>("jsonrpc-upstream", new URL("./agents/upstream.ts", import.meta.url), { core: LOAD_CORE });
   const load = await startAgent<RpcLoadAgent>("rpc-load", new URL("./agents/rpc-load.ts", import.meta.url), { core: LOAD_CORE });
