@@ -177,30 +177,10 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
     const firstAlone = failedFirsts.delete(keys[0]);
 
     const connection = await lease(topic, target, signal, 1, keys[0]);
-    let outcome: BatchOutcome;
-    try {
-      outcome = await runPipelinedBatch(connection, wire, {
-        window: pipelining,
-        firstAlone,
-        requestTimeoutMs,
-        signal,
-        stopWriting: () => closed,
-        onAnswer(_index, status, seconds) {
-          if (status >= 200 && status < 300) {
-            okLatency.observe(seconds);
-            okRequests.inc();
-          } else {
-            errorLatency.observe(seconds);
-            requests.inc({ result: `http_${status}` });
-          }
-        },
-        onUnanswered: (_index, seconds) => errorLatency.observe(seconds),
-      });
-    } finally {
-      lanes.release(connection);
-    }
-
-    if (outcome.delivered > 0) setReady(true, "");
+    const outcome = await runLeased(connection, wire, signal, firstAlone, (_index, status) => {
+      if (status >= 200 && status < 300) okRequests.inc();
+      else requests.inc({ result: `http_${status}` });
+    });
     const { failure } = outcome;
     if (failure === undefined) return;
 
@@ -256,6 +236,39 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
     }
   }
 
+  /**
+   * Runs the requests pipelined on a leased connection and gives it back: answers are timed
+   * into the latency histogram and handed to `countAnswer`; any acknowledgement means the
+   * sidecar is healthy.
+   */
+  async function runLeased(
+    connection: Http1Connection,
+    wire: readonly string[],
+    signal: AbortSignal | undefined,
+    firstAlone: boolean,
+    countAnswer: (index: number, status: number) => void,
+  ): Promise<BatchOutcome> {
+    let outcome: BatchOutcome;
+    try {
+      outcome = await runPipelinedBatch(connection, wire, {
+        window: pipelining,
+        firstAlone,
+        requestTimeoutMs,
+        signal,
+        stopWriting: () => closed,
+        onAnswer(index, status, seconds) {
+          (status >= 200 && status < 300 ? okLatency : errorLatency).observe(seconds);
+          countAnswer(index, status);
+        },
+        onUnanswered: (_index, seconds) => errorLatency.observe(seconds),
+      });
+    } finally {
+      lanes.release(connection);
+    }
+    if (outcome.delivered > 0) setReady(true, "");
+    return outcome;
+  }
+
   function failureError(failure: BatchFailure, context: DaprFailureContext): PublishError {
     if (failure.kind === "http") return daprFailure({ status: failure.status, body: failure.body.slice(0, MAX_ERROR_BODY_CHARS) }, context);
     if (failure.kind === "stopped") {
@@ -306,32 +319,12 @@ export function createDaprPublisher(options: DaprPublisherOptions): JsonPublishe
 
     const connection = await lease(topic, target, signal, eventsIn(0, 1), undefined);
     let sawFailure = false;
-    let outcome: BatchOutcome;
-    try {
-      outcome = await runPipelinedBatch(connection, wire, {
-        window: pipelining,
-        firstAlone: false,
-        requestTimeoutMs,
-        signal,
-        stopWriting: () => closed,
-        onAnswer(index, status, seconds) {
-          if (status >= 200 && status < 300) {
-            okLatency.observe(seconds);
-            okRequests.inc(eventsIn(index, index + 1));
-          } else {
-            errorLatency.observe(seconds);
-            // The first failure's events are counted below, once its answer says which failed.
-            if (!sawFailure) sawFailure = true;
-            else requests.inc({ result: `http_${status}` }, eventsIn(index, index + 1));
-          }
-        },
-        onUnanswered: (_index, seconds) => errorLatency.observe(seconds),
-      });
-    } finally {
-      lanes.release(connection);
-    }
-
-    if (outcome.delivered > 0) setReady(true, "");
+    const outcome = await runLeased(connection, wire, signal, false, (index, status) => {
+      if (status >= 200 && status < 300) okRequests.inc(eventsIn(index, index + 1));
+      // The first failure's events are counted below, once its answer says which failed.
+      else if (!sawFailure) sawFailure = true;
+      else requests.inc({ result: `http_${status}` }, eventsIn(index, index + 1));
+    });
     const { failure } = outcome;
     if (failure === undefined) return;
 
